@@ -1,0 +1,75 @@
+"""Reading the input file once, and fingerprinting exactly the bytes that were read."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import zlib
+from pathlib import Path
+
+import pandas as pd
+
+from olist_pipeline.errors import DataError
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    """Return the sha256 hex digest of a file's bytes (streamed; constant memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_bytes(path: Path) -> bytes:
+    """Read a file, turning every way it can be missing into one clear `DataError`."""
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, expected a CSV file")
+    data = path.read_bytes()
+    if not data:
+        raise DataError(f"{path}: file is empty")
+    return data
+
+
+def read_csv_bytes(data: bytes, source: str) -> pd.DataFrame:
+    """Parse CSV (plain or gzip) bytes into a DataFrame with every column as read; dtypes come later.
+
+    Raises:
+        DataError: for a corrupt gzip, a file that is not CSV text, or a file with no rows.
+    """
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{source}: corrupt gzip file ({exc})") from None
+    if b"\x00" in data[:4096]:
+        raise DataError(f"{source}: not a CSV text file (binary content)")
+    try:
+        df = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", low_memory=False)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{source}: not UTF-8 CSV text ({exc.reason} at byte {exc.start})") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{source}: no header and no rows (empty CSV)") from None
+    except pd.errors.ParserError as exc:
+        raise DataError(f"{source}: not a valid CSV file ({str(exc).strip()})") from None
+    if df.empty:
+        raise DataError(f"{source}: CSV has a header but no rows")
+    return df
+
+
+def load_table(path: Path, expected_sha256: str | None = None) -> tuple[pd.DataFrame, str]:
+    """Load a CSV file and return it with the sha256 of the bytes actually parsed.
+
+    If `expected_sha256` is given and the file's bytes differ (it changed since the run was
+    planned), stop rather than silently train on different data than the run records.
+    """
+    data = read_bytes(path)
+    digest = hashlib.sha256(data).hexdigest()
+    if expected_sha256 and digest != expected_sha256:
+        raise DataError(
+            f"{path}: content changed since the run started (sha256 {digest[:12]} != {expected_sha256[:12]})"
+        )
+    return read_csv_bytes(data, str(path)), digest

@@ -1,0 +1,134 @@
+"""The stack as config: point the ZenML client at its store and make the declared stack exist.
+
+`provision` is idempotent: it creates missing components, updates changed configuration, (re)builds
+the stack and activates it; run twice, the second call changes nothing and says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from olist_pipeline.errors import ConfigError
+from olist_pipeline.paths import PROJECT_ROOT
+from olist_pipeline.spec import StackSpec
+
+#: Set for every ZenML process we start: no network (analytics), no browser, plain tracebacks.
+ZENML_ENV_DEFAULTS = {
+    "ZENML_ANALYTICS_OPT_IN": "false",
+    "AUTO_OPEN_DASHBOARD": "false",
+    "ZENML_ENABLE_RICH_TRACEBACK": "false",
+    "ZENML_LOGGING_VERBOSITY": "WARN",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    "GIT_PYTHON_REFRESH": "quiet",
+}
+
+
+def configure_environment(stack: StackSpec) -> None:
+    """Point ZenML at the stack's client state. Must run before `zenml` is imported."""
+    for key, value in ZENML_ENV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    config_path = Path(stack.zenml_config_path)
+    config_path.mkdir(parents=True, exist_ok=True)
+    os.environ["ZENML_CONFIG_PATH"] = str(config_path)
+    # The ZenML repository lives beside its store, so a test or a second checkout gets its own.
+    os.environ["ZENML_REPOSITORY_PATH"] = str(config_path)
+    os.environ["MLFLOW_TRACKING_URI"] = stack.mlflow_tracking_uri
+
+
+@contextlib.contextmanager
+def _store_lock(stack: StackSpec) -> Iterator[None]:
+    # ZenML rewrites its config files non-atomically; parallel sweep jobs serialise set-up here.
+    lock_path = Path(stack.zenml_config_path) / ".provision.lock"
+    with open(lock_path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _differs(wanted: dict, current: dict) -> bool:
+    return any(current.get(k) != v for k, v in wanted.items())
+
+
+def provision(stack: StackSpec) -> list[str]:
+    """Make the declared stack exist and be active. Returns what was done (empty: nothing changed)."""
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+    from zenml.utils import source_utils
+
+    source_utils.set_custom_source_root(str(PROJECT_ROOT))
+    actions: list[str] = []
+    with _store_lock(stack):
+        root = Path(stack.zenml_config_path)
+        if not Client.is_repository_directory(root):
+            Client.initialize(root=root)
+            actions.append(f"initialised ZenML repository at {root}")
+        client = Client()
+        for ctype, component in stack.components.items():
+            type_enum = StackComponentType(ctype)
+            try:
+                existing = client.get_stack_component(type_enum, component.name, allow_name_prefix_match=False)
+            except KeyError:
+                client.create_stack_component(component.name, component.flavor, type_enum, component.configuration)
+                actions.append(f"registered {ctype} {component.name!r} ({component.flavor})")
+                continue
+            if existing.flavor_name != component.flavor:
+                raise ConfigError(
+                    f"stack component {component.name!r} is registered with flavor {existing.flavor_name!r}, "
+                    f"config wants {component.flavor!r}: rename it in conf/stack/ or delete the old one"
+                )
+            if _differs(component.configuration, existing.configuration):
+                client.update_stack_component(component.name, type_enum, configuration=component.configuration)
+                actions.append(f"updated {ctype} {component.name!r}")
+        wanted = {StackComponentType(t): c.name for t, c in stack.components.items()}
+        try:
+            current = client.get_stack(stack.name, allow_name_prefix_match=False)
+        except KeyError:
+            client.create_stack(stack.name, components=wanted)
+            actions.append(f"registered stack {stack.name!r}")
+        else:
+            have = {t: [c.name for c in comps] for t, comps in current.components.items()}
+            if any(have.get(t) != [n] for t, n in wanted.items()) or set(have) - set(wanted):
+                updates = {t: n for t, n in wanted.items()}
+                for extra in set(have) - set(wanted):
+                    updates[extra] = []
+                client.update_stack(stack.name, component_updates=updates)
+                actions.append(f"updated stack {stack.name!r}")
+        if client.active_stack_model.name != stack.name:
+            client.activate_stack(stack.name)
+            actions.append(f"activated stack {stack.name!r}")
+    return actions
+
+
+def ensure_mlflow_experiment(stack: StackSpec, experiment_name: str) -> str:
+    """Create the MLflow experiment up front, with its artifact location, and return its id.
+
+    Done before the pipeline so the artifact location is the stack's (not MLflow's CWD default) and
+    parallel jobs do not race to create the store.
+    """
+    from mlflow.tracking import MlflowClient
+
+    uri = stack.mlflow_tracking_uri
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(experiment_name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if stack.mlflow_artifact_location:
+        Path(stack.mlflow_artifact_location).mkdir(parents=True, exist_ok=True)
+        location = Path(stack.mlflow_artifact_location).as_uri()
+    try:
+        return client.create_experiment(experiment_name, artifact_location=location)
+    except Exception:  # another process created it first
+        experiment = client.get_experiment_by_name(experiment_name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id

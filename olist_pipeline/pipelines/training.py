@@ -1,0 +1,34 @@
+"""ingest -> validate -> clean -> build features -> split -> train -> evaluate."""
+
+from __future__ import annotations
+
+from zenml import pipeline
+
+from olist_pipeline.features import input_columns
+from olist_pipeline.spec import CleaningSpec, DatasetSpec, EvaluationSpec, FeaturesSpec, ModelSpec, SplitSpec
+from olist_pipeline.steps.etl import clean, ingest, validate
+from olist_pipeline.steps.evaluation import evaluate
+from olist_pipeline.steps.features import build_features
+from olist_pipeline.steps.split import split as split_rows
+from olist_pipeline.steps.training import train
+
+
+@pipeline(name="olist_training")
+def training_pipeline(
+    dataset: DatasetSpec,
+    data_sha256: str,
+    cleaning: CleaningSpec,
+    features: FeaturesSpec,
+    split: SplitSpec,
+    model: ModelSpec,
+    evaluation: EvaluationSpec,
+) -> None:
+    """Train one model on one dataset with one configuration."""
+    raw = ingest(dataset=dataset, data_sha256=data_sha256)
+    validated = validate(raw, source=dataset.path)
+    columns = input_columns(features.numeric, features.derived, features.categorical)
+    cleaned = clean(validated, cleaning=cleaning, feature_columns=columns, target=dataset.target)
+    model_input, target = build_features(cleaned, features=features, target=dataset.target)
+    partition = split_rows(model_input, split=split)
+    fitted, _ = train(model_input, target, partition, features=features, cleaning=cleaning, model=model)
+    evaluate(fitted, model_input, target, partition, evaluation=evaluation)

@@ -1,0 +1,203 @@
+"""The typed run spec: the composed Hydra config, validated once, right after composition.
+
+Every config group has a pydantic model here with `extra="forbid"`, so a misspelt key, a wrong type or a
+bad value fails before any work starts, with a message naming the key. The same models are what the
+ZenML steps receive as parameters, so ZenML's record of a run shows the exact cleaning strategy,
+feature set, split and model parameters that produced a model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from olist_pipeline.errors import ConfigError
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PipelineSpec(_Spec):
+    """Which pipeline to run."""
+
+    name: Literal["training"] = "training"
+
+
+class DatasetSpec(_Spec):
+    """Where the input data comes from and in which layout."""
+
+    name: str
+    format: Literal["merged_csv"] = "merged_csv"
+    path: str = Field(description="CSV (or .csv.gz) file; relative paths start at the project root")
+    target: str = "review_score"
+    sha256: str | None = Field(
+        None, description="Expected fingerprint of the file; the run stops if the bytes differ."
+    )
+
+
+class CleaningSpec(_Spec):
+    """How rows are cleaned before features are built."""
+
+    strategy: Literal["impute_median", "drop_incomplete"]
+    drop_duplicate_rows: bool = True
+    valid_order_statuses: list[str] | None = Field(
+        None, description="Keep only rows with these order_status values (None keeps all)."
+    )
+
+
+class FeaturesSpec(_Spec):
+    """Which model inputs a feature set uses. Derived features are named in `features.DERIVED`."""
+
+    name: str
+    numeric: list[str] = Field(default_factory=list, description="raw numeric columns used as they are")
+    derived: list[str] = Field(default_factory=list, description="features computed from raw columns")
+    categorical: list[str] = Field(default_factory=list, description="raw columns one-hot encoded")
+
+    @field_validator("numeric", "categorical")
+    @classmethod
+    def _known_columns(cls, columns: list[str]) -> list[str]:
+        from olist_pipeline.data.schema import MERGED_COLUMNS, TARGET_AND_LEAKY_COLUMNS
+
+        unknown = [c for c in columns if c not in MERGED_COLUMNS]
+        if unknown:
+            raise ValueError(f"unknown column(s) {unknown}; valid: {sorted(MERGED_COLUMNS)}")
+        leaky = [c for c in columns if c in TARGET_AND_LEAKY_COLUMNS]
+        if leaky:
+            raise ValueError(f"{leaky} are written with or after the review and would leak the target")
+        return columns
+
+    @field_validator("derived")
+    @classmethod
+    def _known_derived(cls, names: list[str]) -> list[str]:
+        from olist_pipeline.features import DERIVED
+
+        unknown = [n for n in names if n not in DERIVED]
+        if unknown:
+            raise ValueError(f"unknown derived feature(s) {unknown}; valid: {sorted(DERIVED)}")
+        return names
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> FeaturesSpec:
+        if not (self.numeric or self.derived or self.categorical):
+            raise ValueError("a feature set needs at least one feature")
+        return self
+
+
+class SplitSpec(_Spec):
+    """How rows are divided into train and test (and validation, for anything that tunes)."""
+
+    strategy: Literal["random", "grouped"]
+    test_size: float = Field(0.2, gt=0.0, lt=1.0)
+    validation_size: float = Field(
+        0.0, ge=0.0, lt=1.0, description="share of the training side held out for tuning"
+    )
+    group_column: str = "order_id"
+    seed: int = 42
+
+
+class ModelSpec(_Spec):
+    """A scikit-learn regressor: `_target_` is its import path, every other key a constructor argument."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+    name: str
+    target: str = Field(alias="_target_")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The estimator's constructor arguments."""
+        return dict(self.model_extra or {})
+
+    @model_validator(mode="after")
+    def _valid_estimator(self) -> ModelSpec:
+        from olist_pipeline.models import build_estimator
+
+        build_estimator(self.target, self.params)  # raises ValueError naming the bad parameter
+        return self
+
+
+class EvaluationSpec(_Spec):
+    """What is measured on the test split."""
+
+    metrics: list[Literal["mse", "rmse", "mae", "r2"]] = ["mse", "rmse", "mae", "r2"]
+    primary_metric: Literal["mse", "rmse", "mae", "r2"] = "rmse"
+
+
+class ComponentSpec(_Spec):
+    """One ZenML stack component, declared: the program registers or updates it to match."""
+
+    name: str
+    flavor: str
+    configuration: dict[str, Any] = Field(default_factory=dict)
+
+
+class StackSpec(_Spec):
+    """A ZenML stack, declared. `zenml_config_path` isolates the ZenML client state of this stack."""
+
+    name: str
+    zenml_config_path: str
+    components: dict[
+        Literal["orchestrator", "artifact_store", "experiment_tracker", "model_registry", "model_deployer"],
+        ComponentSpec,
+    ]
+    mlflow_tracking_uri: str
+    mlflow_artifact_location: str | None = None
+
+    @model_validator(mode="after")
+    def _required_components(self) -> StackSpec:
+        missing = {"orchestrator", "artifact_store", "experiment_tracker"} - set(self.components)
+        if missing:
+            raise ValueError(f"stack {self.name!r} lacks required component(s) {sorted(missing)}")
+        return self
+
+
+class TrackingSpec(_Spec):
+    """Names under which runs are recorded."""
+
+    experiment_name: str
+    run_name_prefix: str = "olist"
+
+
+class RunSpec(_Spec):
+    """Everything one run needs, typed."""
+
+    pipeline: PipelineSpec
+    dataset: DatasetSpec
+    cleaning: CleaningSpec
+    features: FeaturesSpec
+    split: SplitSpec
+    model: ModelSpec
+    evaluation: EvaluationSpec
+    stack: StackSpec
+    tracking: TrackingSpec
+    paths: dict[str, str]
+    seed: int = 42
+    enable_cache: bool = True
+    env: str = Field("base", description="name of the env overlay applied (dev, prod) or 'base'")
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "<root>"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (misspelt?)"
+        got = "" if e["type"] in ("missing", "value_error") else f" (got {e['input']!r})"
+        lines.append(f"{key}: {msg}{got}")
+    return "; ".join(lines)
+
+
+def build_run_spec(config: dict[str, Any]) -> RunSpec:
+    """Validate a resolved config (plain dict from Hydra/OmegaConf) into a `RunSpec`.
+
+    Raises:
+        ConfigError: naming each invalid key and why.
+    """
+    try:
+        return RunSpec.model_validate(config)
+    except ValidationError as err:
+        raise ConfigError(f"invalid configuration: {_format_errors(err)}") from None
+

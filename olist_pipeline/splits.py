@@ -1,0 +1,48 @@
+"""Train / validation / test partitions, as one label per row (no copies of the data).
+
+`grouped` keeps every order on one side: the merged table has one row per item x payment, so a
+random row split puts rows of the same order in train and test and flatters the metrics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
+
+TRAIN, VALIDATION, TEST = "train", "validation", "test"
+
+
+def _two_way(n_rows: int, size: float, groups: np.ndarray | None, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    if groups is None:
+        splitter = ShuffleSplit(n_splits=1, test_size=size, random_state=seed)
+        return next(splitter.split(np.zeros(n_rows)))
+    splitter = GroupShuffleSplit(n_splits=1, test_size=size, random_state=seed)
+    return next(splitter.split(np.zeros(n_rows), groups=groups))
+
+
+def partition(
+    df: pd.DataFrame,
+    strategy: str,
+    test_size: float,
+    validation_size: float = 0.0,
+    group_column: str = "order_id",
+    seed: int = 42,
+) -> pd.Series:
+    """Label each row `train`, `validation` or `test`.
+
+    `validation_size` is a share of the training side (for anything that tunes), never of test.
+    """
+    if strategy not in ("random", "grouped"):
+        raise ValueError(f"unknown split strategy {strategy!r}; valid: ['grouped', 'random']")
+    groups = df[group_column].to_numpy() if strategy == "grouped" else None
+    if groups is not None and len(np.unique(groups)) < 2:
+        raise ValueError(f"grouped split needs at least 2 distinct {group_column!r} values")
+    labels = np.full(len(df), TRAIN, dtype=object)
+    train_idx, test_idx = _two_way(len(df), test_size, groups, seed)
+    labels[test_idx] = TEST
+    if validation_size > 0:
+        sub_groups = None if groups is None else groups[train_idx]
+        fit_idx, val_idx = _two_way(len(train_idx), validation_size, sub_groups, seed + 1)
+        labels[train_idx[val_idx]] = VALIDATION
+    return pd.Series(labels, index=df.index, name="partition", dtype="category")

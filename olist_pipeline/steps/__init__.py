@@ -1,0 +1,1 @@
+"""ZenML steps: thin adapters that call the pure modules and record what happened."""

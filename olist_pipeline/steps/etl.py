@@ -1,0 +1,53 @@
+"""ingest -> validate -> clean."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+from zenml import log_metadata, step
+
+from olist_pipeline.cleaning import clean as clean_rows
+from olist_pipeline.data.io import load_table
+from olist_pipeline.data.schema import validate_merged
+from olist_pipeline.spec import CleaningSpec, DatasetSpec
+
+logger = logging.getLogger(__name__)
+
+
+@step
+def ingest(dataset: DatasetSpec, data_sha256: str) -> Annotated[pd.DataFrame, "raw_orders"]:
+    """Read the input file. `data_sha256` (the file's fingerprint) is a parameter so that changed
+    bytes under the same path invalidate the cache; the step re-checks it against what it read."""
+    df, digest = load_table(Path(dataset.path), expected_sha256=data_sha256)
+    log_metadata({"source": dataset.path, "sha256": digest, "rows": len(df), "columns": df.shape[1]})
+    return df
+
+
+@step
+def validate(raw_orders: pd.DataFrame, source: str) -> Annotated[pd.DataFrame, "validated_orders"]:
+    """Hard schema checks stop the run; soft findings are logged and recorded as metadata."""
+    df, report = validate_merged(raw_orders, source=source)
+    for problem, rows in report.warnings.items():
+        logger.warning("data check: %s in %d row(s)", problem, rows)
+    log_metadata({"validation": report.as_metadata()})
+    return df
+
+
+@step
+def clean(
+    validated_orders: pd.DataFrame, cleaning: CleaningSpec, feature_columns: list[str], target: str
+) -> Annotated[pd.DataFrame, "clean_orders"]:
+    """Apply the configured cleaning strategy."""
+    df, report = clean_rows(
+        validated_orders,
+        strategy=cleaning.strategy,
+        feature_columns=feature_columns,
+        target=target,
+        drop_duplicate_rows=cleaning.drop_duplicate_rows,
+        valid_order_statuses=cleaning.valid_order_statuses,
+    )
+    log_metadata({"cleaning": {"rows_in": report.rows_in, "rows_out": report.rows_out, "dropped": report.dropped}})
+    return df

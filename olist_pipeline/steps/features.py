@@ -1,0 +1,22 @@
+"""build features: the model-input table (raw columns the feature set reads) and the target."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+from zenml import log_metadata, step
+
+from olist_pipeline.features import input_columns
+from olist_pipeline.spec import FeaturesSpec
+
+
+@step
+def build_features(
+    clean_orders: pd.DataFrame, features: FeaturesSpec, target: str
+) -> tuple[Annotated[pd.DataFrame, "model_input"], Annotated[pd.Series, "target"]]:
+    """Select the raw columns the feature set needs; derivation happens inside the model so the
+    saved model predicts from raw merged-table rows."""
+    columns = input_columns(features.numeric, features.derived, features.categorical)
+    log_metadata({"feature_set": features.name, "input_columns": columns, "rows": len(clean_orders)})
+    return clean_orders[columns], clean_orders[target].astype(float)

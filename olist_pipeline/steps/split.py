@@ -1,0 +1,27 @@
+"""split: one label per row (train / validation / test), never copies of the data."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+from zenml import log_metadata, step
+
+from olist_pipeline.splits import partition
+from olist_pipeline.spec import SplitSpec
+
+
+@step
+def split(model_input: pd.DataFrame, split: SplitSpec) -> Annotated[pd.Series, "partition"]:
+    """Label rows with the configured strategy."""
+    labels = partition(
+        model_input,
+        strategy=split.strategy,
+        test_size=split.test_size,
+        validation_size=split.validation_size,
+        group_column=split.group_column,
+        seed=split.seed,
+    )
+    counts = {str(k): int(v) for k, v in labels.value_counts().items()}
+    log_metadata({"rows_per_partition": counts, "strategy": split.strategy})
+    return labels
