@@ -10,6 +10,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from olist_pipeline import logs
 from olist_pipeline.data.io import read_bytes, sha256_file
 from olist_pipeline.errors import DataError
 from olist_pipeline.infra import configure_environment, ensure_mlflow_experiment, provision
@@ -61,9 +62,11 @@ def run_training(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> Run
     ensure_mlflow_experiment(spec.stack, spec.tracking.experiment_name)
 
     from zenml.client import Client
-    from zenml.enums import ExecutionStatus
+    from zenml.enums import ExecutionMode, ExecutionStatus
 
     from olist_pipeline.pipelines.training import training_pipeline
+
+    logs.install()
 
     commit = git_commit()
     run_name = make_run_name(spec)
@@ -81,6 +84,8 @@ def run_training(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> Run
     configured = training_pipeline.with_options(
         run_name=run_name,
         enable_cache=spec.enable_cache,
+        # Stop at the first failing step and re-raise its own exception (not a generic RuntimeError).
+        execution_mode=ExecutionMode.FAIL_FAST,
         tags=[f"env:{spec.env}", f"model:{spec.model.name}", f"features:{spec.features.name}"],
         settings={
             "experiment_tracker": {"experiment_name": spec.tracking.experiment_name, "tags": mlflow_tags}

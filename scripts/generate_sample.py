@@ -1,6 +1,6 @@
 """Write the embedded default dataset, `data/olist_sample.csv.gz`, with the project's own generator.
 
-Deterministic: the same arguments give byte-identical output (gzip mtime pinned to 0), so the
+Deterministic: the same arguments give byte-identical output (no gzip name or mtime), so the
 sample's sha256 only changes when the generator does.
 
     python scripts/generate_sample.py [--orders 4000] [--seed 7] [--out data/olist_sample.csv.gz]
@@ -9,6 +9,7 @@ sample's sha256 only changes when the generator does.
 from __future__ import annotations
 
 import argparse
+import gzip
 import sys
 from pathlib import Path
 
@@ -25,8 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     out = resolve(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame = generate_merged(args.orders, seed=args.seed)
-    compression = {"method": "gzip", "mtime": 0} if out.suffix == ".gz" else None
-    frame.to_csv(out, index=False, compression=compression)
+    data = frame.to_csv(index=False).encode()
+    # gzip.compress writes no file name and mtime 0: the bytes depend on the content only.
+    out.write_bytes(gzip.compress(data, compresslevel=9, mtime=0) if out.suffix == ".gz" else data)
     print(f"wrote {out} ({len(frame)} rows, {frame['order_id'].nunique()} orders)")
     return 0
 

@@ -177,15 +177,19 @@ def _format_failures(errors: SchemaErrors | SchemaError, source: str) -> str:
     if cases is None or len(cases) == 0:
         return f"{source}: {errors}"
     lines = []
+    # A column that cannot be coerced to its dtype fails every later check too: report only the dtype.
+    uncoercible = set(cases.loc[cases["check"].astype(str).str.startswith("coerce_dtype"), "column"])
     grouped = cases.groupby(["column", "check"], dropna=False, sort=False)
     for (column, check), rows in grouped:
+        if column in uncoercible and not str(check).startswith("coerce_dtype"):
+            continue
         examples = ", ".join(repr(v) for v in rows["failure_case"].drop_duplicates().head(3))
         column = "<table>" if pd.isna(column) else column
         check = str(check)
         if check == "column_in_dataframe":
             lines.append(f"missing column {examples}")
         else:
-            lines.append(f"column {column!r} fails {check!r} in {len(rows)} row(s), e.g. {examples}")
+            lines.append(f"column {column!r} fails {check} in {len(rows)} row(s), e.g. {examples}")
     return f"{source}: " + "; ".join(lines)
 
 

@@ -1,0 +1,48 @@
+"""Shared fixtures. End-to-end tests run the real CLI / ZenML pipeline / MLflow tracker against an
+isolated state folder (ZenML store + repository, MLflow store, artifacts) under pytest's tmp dir."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from olist_pipeline.paths import PROJECT_ROOT
+
+REAL_DATA = PROJECT_ROOT.parent / "shared" / "data" / "olist"
+SAMPLE = PROJECT_ROOT / "data" / "olist_sample.csv.gz"
+
+os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: runs real ZenML pipelines (end to end); deselect with -m 'not slow'")
+    config.addinivalue_line("markers", "real_data: needs ../shared/data/olist (skipped when absent)")
+
+
+@pytest.fixture(scope="session")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One isolated ZenML/MLflow home for the whole session (steps cache across tests, as for a user)."""
+    return tmp_path_factory.mktemp("olist_state")
+
+
+def cli(*overrides: str, state_dir: Path | None = None, env: dict[str, str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+    """Run `python -m olist_pipeline` as a user would, from an unrelated working directory."""
+    args = [sys.executable, "-m", "olist_pipeline", *overrides]
+    if state_dir is not None:
+        args.append(f"paths.state_dir={state_dir}")
+    full_env = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false", "COLUMNS": "200", **(env or {})}
+    full_env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd="/", env=full_env)
+
+
+def real_file(*parts: str) -> Path:
+    """A file of the real Olist data, or skip the test with the reason."""
+    path = REAL_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real Olist data not available at {path} (see README: Real data)")
+    return path

@@ -1,0 +1,154 @@
+"""Pure modules: cleaning, features (incl. the leakage guard), splits, models, metrics."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError  # noqa: F401
+
+from olist_pipeline.cleaning import clean
+from olist_pipeline.data.schema import TARGET_AND_LEAKY_COLUMNS, validate_merged
+from olist_pipeline.data.synthetic import generate_merged
+from olist_pipeline.features import DERIVED, OrderFeatures, build_preprocessor, input_columns
+from olist_pipeline.metrics import regression_metrics
+from olist_pipeline.models import build_estimator, build_model
+from olist_pipeline.splits import partition
+
+
+@pytest.fixture(scope="module")
+def orders() -> pd.DataFrame:
+    return validate_merged(generate_merged(1500, seed=21))[0]
+
+
+ALL_DERIVED = sorted(DERIVED)
+
+
+# --- cleaning ---------------------------------------------------------------------------------------
+def test_impute_median_keeps_rows_drop_incomplete_drops(orders):
+    cols = input_columns([], ["delivery_days"], [])
+    kept, report = clean(orders, "impute_median", cols, "review_score")
+    assert len(kept) == len(orders) and report.dropped == {}
+    dropped, report = clean(orders, "drop_incomplete", cols, "review_score")
+    n_missing = int(orders["order_delivered_customer_date"].isna().sum())
+    assert n_missing > 0 and len(dropped) == len(orders) - n_missing
+    assert report.dropped == {"incomplete feature inputs": n_missing}
+
+
+def test_cleaning_drops_duplicates_and_statuses(orders):
+    doubled = pd.concat([orders, orders.iloc[:5]])
+    out, report = clean(doubled, "impute_median", [], "review_score", valid_order_statuses=["delivered"])
+    assert report.dropped["duplicate row"] == 5
+    assert set(out["order_status"]) == {"delivered"}
+
+
+def test_unknown_cleaning_strategy(orders):
+    with pytest.raises(ValueError, match="valid"):
+        clean(orders, "magic", [], "review_score")
+
+
+# --- features ---------------------------------------------------------------------------------------
+def test_derived_features_values():
+    rows = pd.DataFrame(
+        {
+            "order_id": ["a", "a", "b"],
+            "order_item_id": [1, 2, 1],
+            "seller_id": ["s1", "s2", "s1"],
+            "payment_sequential": [1, 1, 1],
+            "order_purchase_timestamp": ["2018-01-01 00:00:00"] * 3,
+            "order_approved_at": ["2018-01-01 12:00:00"] * 3,
+            "order_delivered_carrier_date": ["2018-01-03 12:00:00"] * 3,
+            "order_delivered_customer_date": ["2018-01-11 00:00:00", "2018-01-11 00:00:00", None],
+            "order_estimated_delivery_date": ["2018-01-06 00:00:00"] * 3,
+            "price": [90.0, 10.0, 50.0],
+            "freight_value": [10.0, 0.0, 50.0],
+        }
+    )
+    out = OrderFeatures(numeric=[], derived=ALL_DERIVED, categorical=[]).fit(rows).transform(rows)
+    assert out.loc[0, "delivery_days"] == 10 and np.isnan(out.loc[2, "delivery_days"])
+    assert out.loc[0, "delivery_delay_days"] == 5 and out.loc[0, "is_late"] == 1
+    assert out.loc[2, "is_undelivered"] == 1 and out.loc[0, "is_undelivered"] == 0
+    assert out.loc[0, "approval_lag_hours"] == 12 and out.loc[0, "carrier_lag_days"] == 2
+    assert list(out["items_per_order"]) == [2, 2, 1] and list(out["sellers_per_order"]) == [2, 2, 1]
+    assert out.loc[0, "freight_ratio"] == pytest.approx(0.1) and out.loc[2, "freight_ratio"] == pytest.approx(0.5)
+
+
+def test_no_feature_reads_a_review_column(orders):
+    """Leakage guard: no derived feature declares a review input, and perturbing every review column
+    (and the target) leaves every feature of every configured set unchanged."""
+    for name, feature in DERIVED.items():
+        assert not set(feature.inputs) & TARGET_AND_LEAKY_COLUMNS, name
+    transformer = OrderFeatures(
+        numeric=["price", "payment_value"], derived=ALL_DERIVED, categorical=["payment_type", "customer_state"]
+    ).fit(orders)
+    before = transformer.transform(orders)
+    shuffled = orders.copy()
+    rng = np.random.default_rng(0)
+    for column in TARGET_AND_LEAKY_COLUMNS:
+        shuffled[column] = rng.permutation(shuffled[column].to_numpy())
+    shuffled["review_answer_timestamp"] = "2030-01-01 00:00:00"
+    pd.testing.assert_frame_equal(before, transformer.transform(shuffled))
+
+
+def test_feature_spec_rejects_leaky_columns():
+    from olist_pipeline.spec import FeaturesSpec
+
+    with pytest.raises(ValueError, match="leak"):
+        FeaturesSpec(name="x", numeric=["review_score"])
+
+
+def test_preprocessor_handles_missing_and_unseen_categories(orders):
+    pre = build_preprocessor(["price", "product_photos_qty"], ["delivery_days"], ["payment_type"])
+    X = orders[input_columns(["price", "product_photos_qty"], ["delivery_days"], ["payment_type"])]
+    out = pre.fit_transform(X)
+    assert not np.isnan(np.asarray(out, dtype=float)).any()
+    unseen = X.head(3).copy()
+    unseen["payment_type"] = "pix"
+    assert pre.transform(unseen).shape[0] == 3
+
+
+# --- splits -----------------------------------------------------------------------------------------
+def test_grouped_split_keeps_orders_whole(orders):
+    labels = partition(orders, "grouped", test_size=0.25, validation_size=0.2, seed=1)
+    sides = orders.groupby("order_id", observed=True).apply(lambda g: labels.loc[g.index].nunique(), include_groups=False)
+    assert (sides == 1).all()
+    shares = labels.value_counts(normalize=True)
+    assert 0.2 < shares["test"] < 0.3 and 0.1 < shares["validation"] < 0.2
+    pd.testing.assert_series_equal(labels, partition(orders, "grouped", test_size=0.25, validation_size=0.2, seed=1))
+
+
+def test_random_split_leaks_orders(orders):
+    labels = partition(orders, "random", test_size=0.5, seed=1)
+    sides = orders.groupby("order_id").apply(lambda g: labels.loc[g.index].nunique(), include_groups=False)
+    assert (sides > 1).any(), "random row split puts some orders on both sides"
+
+
+def test_validation_is_carved_from_train_not_test(orders):
+    without = partition(orders, "grouped", test_size=0.2, seed=3)
+    with_val = partition(orders, "grouped", test_size=0.2, validation_size=0.3, seed=3)
+    assert ((without == "test") == (with_val == "test")).all()
+
+
+# --- models and metrics -----------------------------------------------------------------------------
+def test_build_estimator_validates_early():
+    assert build_estimator("sklearn.linear_model.Ridge", {"alpha": 3.0}).alpha == 3.0
+    with pytest.raises(ValueError, match="unknown parameter.*alpah.*valid"):
+        build_estimator("sklearn.linear_model.Ridge", {"alpah": 3})
+    with pytest.raises(ValueError, match="'alpha' parameter of Ridge"):
+        build_estimator("sklearn.linear_model.Ridge", {"alpha": -1})
+    with pytest.raises(ValueError, match="not a scikit-learn regressor"):
+        build_estimator("sklearn.linear_model.LogisticRegression", {})
+    with pytest.raises(ValueError, match="cannot import"):
+        build_estimator("sklearn.linear_model.Nope", {})
+
+
+def test_model_predicts_from_raw_rows(orders):
+    numeric, derived, categorical = ["price"], ["delivery_delay_days", "is_undelivered"], ["payment_type"]
+    model = build_model(build_preprocessor(numeric, derived, categorical), build_estimator("sklearn.linear_model.Ridge", {}))
+    model.fit(orders, orders["review_score"])
+    predictions = model.predict(orders.head(10))
+    assert predictions.shape == (10,) and np.isfinite(predictions).all()
+
+
+def test_metrics_true_names():
+    m = regression_metrics(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 6.0]))
+    assert m == pytest.approx({"mse": 1.0, "rmse": 1.0, "mae": 0.5, "r2": 0.2})
+    assert list(regression_metrics(np.ones(3), np.ones(3), ["rmse"])) == ["rmse"]
