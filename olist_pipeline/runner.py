@@ -84,6 +84,9 @@ def run_training(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> Run
     configured = training_pipeline.with_options(
         run_name=run_name,
         enable_cache=spec.enable_cache,
+        enable_artifact_metadata=spec.pipeline.enable_artifact_metadata,
+        enable_artifact_visualization=spec.pipeline.enable_artifact_visualization,
+        enable_step_logs=spec.pipeline.enable_step_logs,
         # Stop at the first failing step and re-raise its own exception (not a generic RuntimeError).
         execution_mode=ExecutionMode.FAIL_FAST,
         tags=[f"env:{spec.env}", f"model:{spec.model.name}", f"features:{spec.features.name}"],

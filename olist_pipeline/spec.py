@@ -23,6 +23,9 @@ class PipelineSpec(_Spec):
     """Which pipeline to run."""
 
     name: Literal["training"] = "training"
+    enable_artifact_metadata: bool = Field(True, description="ZenML: extract metadata from every artifact")
+    enable_artifact_visualization: bool = Field(True, description="ZenML: render artifact previews for the dashboard")
+    enable_step_logs: bool = Field(True, description="ZenML: store each step's log output")
 
 
 class DatasetSpec(_Spec):

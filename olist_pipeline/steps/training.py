@@ -15,7 +15,7 @@ from olist_pipeline.models import build_estimator, build_model
 from olist_pipeline.spec import CleaningSpec, FeaturesSpec, ModelSpec
 from olist_pipeline.splits import TRAIN
 from olist_pipeline.paths import PACKAGE_DIR
-from olist_pipeline.tracking import EXTRA_CONFIG_YAML, EXTRA_PARAMS, skops_trusted_types
+from olist_pipeline.tracking import EXTRA_CONFIG_YAML, EXTRA_PARAMS, model_pip_requirements, skops_trusted_types
 
 
 @step(experiment_tracker=True)
@@ -50,6 +50,7 @@ def train(
         serialization_format="skops",
         skops_trusted_types=skops_trusted_types(pipeline),
         code_paths=[str(PACKAGE_DIR)],
+        pip_requirements=model_pip_requirements(),
     )
     log_metadata({"train_rows": int(rows.sum()), "estimator": model.target, "mlflow_run_id": run.info.run_id})
     return pipeline, run.info.run_id
