@@ -91,13 +91,20 @@ class FeaturesSpec(_Spec):
 class SplitSpec(_Spec):
     """How rows are divided into train and test (and validation, for anything that tunes)."""
 
-    strategy: Literal["random", "grouped"]
+    strategy: Literal["random", "grouped", "temporal"]
     test_size: float = Field(0.2, gt=0.0, lt=1.0)
     validation_size: float = Field(
         0.0, ge=0.0, lt=1.0, description="share of the training side held out for tuning"
     )
     group_column: str = "order_id"
+    time_column: str = "order_purchase_timestamp"
+    cutoff: str | None = Field(None, description="temporal: first test timestamp (default: by test_size)")
     seed: int = 42
+
+    @property
+    def needs_columns(self) -> list[str]:
+        """Raw columns the split reads besides the model inputs."""
+        return [self.time_column] if self.strategy == "temporal" else [self.group_column]
 
 
 class ModelSpec(_Spec):

@@ -2,6 +2,8 @@
 
 `grouped` keeps every order on one side: the merged table has one row per item x payment, so a
 random row split puts rows of the same order in train and test and flatters the metrics.
+`temporal` trains on orders purchased before a cutoff and tests on later ones (as a deployed model
+would be used); rows of one order share their purchase time, so orders stay whole there too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,19 @@ def _two_way(n_rows: int, size: float, groups: np.ndarray | None, seed: int) -> 
     return next(splitter.split(np.zeros(n_rows), groups=groups))
 
 
+def _temporal(times: pd.Series, test_size: float, validation_size: float, cutoff: str | None) -> np.ndarray:
+    if times.isna().any():
+        raise ValueError(f"temporal split: {int(times.isna().sum())} row(s) without a time")
+    test_from = pd.Timestamp(cutoff) if cutoff else times.quantile(1 - test_size)
+    labels = np.where(times >= test_from, TEST, TRAIN).astype(object)
+    if not (labels == TRAIN).any() or not (labels == TEST).any():
+        raise ValueError(f"temporal split: cutoff {test_from} leaves one side empty")
+    if validation_size > 0:
+        train_times = times[labels == TRAIN]
+        labels[(labels == TRAIN) & (times >= train_times.quantile(1 - validation_size))] = VALIDATION
+    return labels
+
+
 def partition(
     df: pd.DataFrame,
     strategy: str,
@@ -28,13 +43,21 @@ def partition(
     validation_size: float = 0.0,
     group_column: str = "order_id",
     seed: int = 42,
+    time_column: str = "order_purchase_timestamp",
+    cutoff: str | None = None,
 ) -> pd.Series:
     """Label each row `train`, `validation` or `test`.
 
     `validation_size` is a share of the training side (for anything that tunes), never of test.
+    For `temporal`, test is the rows at or after `cutoff` (default: the latest `test_size` share) and
+    validation the latest share of what remains.
     """
+    if strategy == "temporal":
+        times = pd.to_datetime(df[time_column], errors="coerce", format="ISO8601")
+        labels = _temporal(times, test_size, validation_size, cutoff)
+        return pd.Series(labels, index=df.index, name="partition", dtype="category")
     if strategy not in ("random", "grouped"):
-        raise ValueError(f"unknown split strategy {strategy!r}; valid: ['grouped', 'random']")
+        raise ValueError(f"unknown split strategy {strategy!r}; valid: ['grouped', 'random', 'temporal']")
     groups = df[group_column].to_numpy() if strategy == "grouped" else None
     if groups is not None and len(np.unique(groups)) < 2:
         raise ValueError(f"grouped split needs at least 2 distinct {group_column!r} values")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shlex
+import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
@@ -12,10 +14,11 @@ from olist_pipeline.spec import RunSpec
 
 
 def mlflow_ui_command(tracking_uri: str) -> str:
-    """The exact command that opens the MLflow UI on this run's store."""
+    """The exact command that opens the MLflow UI on this run's store (with this venv's mlflow)."""
     if tracking_uri.startswith(("http://", "https://")):
         return f"open {tracking_uri}"
-    return f"mlflow ui --backend-store-uri {shlex.quote(tracking_uri)} --host 127.0.0.1 --port 5000"
+    mlflow = Path(sys.executable).parent / "mlflow"
+    return f"{shlex.quote(str(mlflow))} ui --backend-store-uri {shlex.quote(tracking_uri)} --host 127.0.0.1 --port 5000"
 
 
 def print_summary(result: RunResult, spec: RunSpec, console: Console | None = None) -> None:

@@ -108,9 +108,15 @@ def test_help_and_cfg_do_not_import_the_heavy_stack():
         (["split.test_size=abc"], "error: invalid configuration: split.test_size"),
         (["model.alpah=3"], "Could not override 'model.alpah'"),
         (["dataset.path=/nonexistent/orders.csv"], "error: /nonexistent/orders.csv: file not found"),
+        (["dataset.path={empty}"], "file is empty"),
+        (["dataset.path={folder}"], "is a folder, expected a CSV file"),
+        (["model=ridge", "model.alpha=-1"], "error: invalid configuration: model: The 'alpha' parameter of Ridge"),
+        (["features=seed", "features.numeric=[price,prize]"], "features.numeric: unknown column(s) ['prize']"),
     ],
 )
-def test_cli_config_errors_are_one_clear_message(args, fragment):
+def test_cli_config_errors_are_one_clear_message(args, fragment, tmp_path):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    args = [a.format(empty=tmp_path / "empty.csv", folder=tmp_path) for a in args]
     result = cli(*args)
     assert result.returncode != 0
     assert fragment in result.stderr

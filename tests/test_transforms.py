@@ -152,3 +152,21 @@ def test_metrics_true_names():
     m = regression_metrics(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 2.0, 3.0, 6.0]))
     assert m == pytest.approx({"mse": 1.0, "rmse": 1.0, "mae": 0.5, "r2": 0.2})
     assert list(regression_metrics(np.ones(3), np.ones(3), ["rmse"])) == ["rmse"]
+
+
+def test_temporal_split_tests_on_the_latest_orders(orders):
+    labels = partition(orders, "temporal", test_size=0.2, validation_size=0.25)
+    times = pd.to_datetime(orders["order_purchase_timestamp"])
+    assert times[labels == "train"].max() < times[labels == "validation"].min()
+    assert times[labels == "validation"].max() < times[labels == "test"].min()
+    assert 0.15 < (labels == "test").mean() < 0.25
+    sides = orders.groupby("order_id").apply(lambda g: labels.loc[g.index].nunique(), include_groups=False)
+    assert (sides == 1).all()
+
+
+def test_temporal_split_with_cutoff_and_errors(orders):
+    labels = partition(orders, "temporal", test_size=0.2, cutoff="2018-01-01")
+    times = pd.to_datetime(orders["order_purchase_timestamp"])
+    assert ((labels == "test") == (times >= "2018-01-01")).all()
+    with pytest.raises(ValueError, match="one side empty"):
+        partition(orders, "temporal", test_size=0.2, cutoff="2030-01-01")

@@ -28,7 +28,9 @@ def training_pipeline(
     validated = validate(raw, source=dataset.path)
     columns = input_columns(features.numeric, features.derived, features.categorical)
     cleaned = clean(validated, cleaning=cleaning, feature_columns=columns, target=dataset.target)
-    model_input, target = build_features(cleaned, features=features, target=dataset.target)
+    model_input, target = build_features(
+        cleaned, features=features, target=dataset.target, split_columns=split.needs_columns
+    )
     partition = split_rows(model_input, split=split)
     fitted, _ = train(model_input, target, partition, features=features, cleaning=cleaning, model=model)
     evaluate(fitted, model_input, target, partition, evaluation=evaluation)

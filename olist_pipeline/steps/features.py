@@ -13,10 +13,10 @@ from olist_pipeline.spec import FeaturesSpec
 
 @step
 def build_features(
-    clean_orders: pd.DataFrame, features: FeaturesSpec, target: str
+    clean_orders: pd.DataFrame, features: FeaturesSpec, target: str, split_columns: list[str]
 ) -> tuple[Annotated[pd.DataFrame, "model_input"], Annotated[pd.Series, "target"]]:
-    """Select the raw columns the feature set needs; derivation happens inside the model so the
-    saved model predicts from raw merged-table rows."""
-    columns = input_columns(features.numeric, features.derived, features.categorical)
+    """Select the raw columns the feature set (and the split) needs; derivation happens inside the
+    model so the saved model predicts from raw merged-table rows."""
+    columns = list(dict.fromkeys([*input_columns(features.numeric, features.derived, features.categorical), *split_columns]))
     log_metadata({"feature_set": features.name, "input_columns": columns, "rows": len(clean_orders)})
     return clean_orders[columns], clean_orders[target].astype(float)

@@ -21,6 +21,8 @@ def split(model_input: pd.DataFrame, split: SplitSpec) -> Annotated[pd.Series, "
         validation_size=split.validation_size,
         group_column=split.group_column,
         seed=split.seed,
+        time_column=split.time_column,
+        cutoff=split.cutoff,
     )
     counts = {str(k): int(v) for k, v in labels.value_counts().items()}
     log_metadata({"rows_per_partition": counts, "strategy": split.strategy})
