@@ -133,6 +133,10 @@ class EvaluationSpec(_Spec):
 
     metrics: list[Literal["mse", "rmse", "mae", "r2"]] = ["mse", "rmse", "mae", "r2"]
     primary_metric: Literal["mse", "rmse", "mae", "r2"] = "rmse"
+    low_score_max: int = Field(2, ge=1, le=4, description="reviews at or below this are 'low'")
+    report: bool = Field(True, description="plots and permutation importance (MLflow + ZenML HTML)")
+    permutation_repeats: int = Field(3, ge=1)
+    seed: int = 42
 
 
 class ComponentSpec(_Spec):

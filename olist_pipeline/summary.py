@@ -27,8 +27,9 @@ def print_summary(result: RunResult, spec: RunSpec, console: Console | None = No
     table = Table(title=f"run {result.run_name}", show_header=True, header_style="bold")
     table.add_column("test metric")
     table.add_column("value", justify="right")
-    for name, value in result.metrics.items():
-        table.add_row(name, f"{value:.4f}")
+    for name in [*spec.evaluation.metrics, "low_score_recall"]:
+        if name in result.metrics:
+            table.add_row(name, f"{result.metrics[name]:.4f}")
     console.print(table)
     console.print(f"model        {spec.model.name} ({spec.model.target}) on features={spec.features.name}, split={spec.split.strategy}")
     console.print(f"data         {spec.dataset.path} sha256={result.data_sha256[:16]}")

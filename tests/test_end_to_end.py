@@ -81,6 +81,10 @@ def test_cold_run_records_everything_in_mlflow(first_run, mlflow_client, state_d
     config_text = (Path(mlflow_client.download_artifacts(run.info.run_id, "config/config.yaml", str(state_dir / "dl")))).read_text()
     assert "hist_gradient_boosting" in config_text and "state_dir" in config_text
     assert f"mlflow ui --backend-store-uri sqlite:///{state_dir}/mlflow/mlflow.db" in out
+    # the evaluation report: breakdown metrics and plots
+    assert 0.0 <= m["test_low_score_recall"] <= 1.0 and "test_mae_score_1" in m
+    logged = {a.path for a in mlflow_client.list_artifacts(run.info.run_id, "evaluation")}
+    assert {"evaluation/predicted_vs_actual.png", "evaluation/permutation_importance.png"} <= logged
 
 
 def test_logged_model_predicts_from_raw_rows(first_run, mlflow_client):
@@ -105,6 +109,8 @@ def test_zenml_records_step_parameters(first_run, zenml_client):
     assert run.steps["clean"].config.parameters["cleaning"]["strategy"] == "impute_median"
     assert run.steps["split"].config.parameters["split"]["strategy"] == "grouped"
     assert run.steps["ingest"].config.parameters["data_sha256"] == run.config.extra["data_sha256"]
+    page = run.steps["evaluate"].outputs["evaluation_report"][0].load()
+    assert page.count("data:image/png;base64,") == 4
 
 
 def test_identical_second_run_is_fully_cached(first_run, state_dir):

@@ -1,14 +1,17 @@
-"""evaluate: metrics on the test partition, logged to MLflow and to ZenML."""
+"""evaluate: metrics and the evaluation report on the test partition, logged to MLflow and ZenML."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
+import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
 from sklearn.pipeline import Pipeline
 from zenml import log_metadata, step
+from zenml.types import HTMLString
 
+from olist_pipeline import evaluation as report
 from olist_pipeline.metrics import regression_metrics
 from olist_pipeline.spec import EvaluationSpec
 from olist_pipeline.splits import TEST
@@ -17,12 +20,31 @@ from olist_pipeline.splits import TEST
 @step(experiment_tracker=True)
 def evaluate(
     model: Pipeline, model_input: pd.DataFrame, target: pd.Series, partition: pd.Series, evaluation: EvaluationSpec
-) -> Annotated[dict[str, float], "test_metrics"]:
+) -> tuple[Annotated[dict[str, float], "test_metrics"], Annotated[HTMLString, "evaluation_report"]]:
     """Score the held-out test rows; nothing here was seen by training or tuning."""
     rows = (partition == TEST).to_numpy()
-    predictions = model.predict(model_input.loc[rows])
-    metrics = regression_metrics(target.loc[rows].to_numpy(), predictions, evaluation.metrics)
+    X, y = model_input.loc[rows], target.loc[rows].to_numpy()
+    predictions = model.predict(X)
+    metrics = regression_metrics(y, predictions, evaluation.metrics)
+    metrics.update(report.score_breakdown(y, predictions, evaluation.low_score_max))
     mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items()})
     mlflow.log_metric("test_rows", int(rows.sum()))
     log_metadata({"test_metrics": metrics, "test_rows": int(rows.sum())})
-    return metrics
+
+    tables: dict[str, pd.DataFrame] = {}
+    figures = {}
+    if evaluation.report:
+        by_delay = report.error_by_delay(X, y, predictions)
+        importances = report.importance(model, X, y, evaluation.permutation_repeats, evaluation.seed)
+        tables = {"permutation importance (test split)": importances}
+        if by_delay is not None:
+            tables["error by delivery against estimate"] = by_delay
+        figures = report.figures(y, predictions, by_delay, importances)
+        for name, figure in figures.items():
+            mlflow.log_figure(figure, f"evaluation/{name}")
+        for name, table in tables.items():
+            mlflow.log_text(table.to_csv(index=False), f"evaluation/{name.split(' (')[0].replace(' ', '_')}.csv")
+    page = report.html_report("Evaluation on the test split", metrics, tables, figures)
+    for figure in figures.values():
+        plt.close(figure)
+    return metrics, HTMLString(page)
