@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import matplotlib.pyplot as plt
 import mlflow
 import pandas as pd
 from sklearn.pipeline import Pipeline
 from zenml import log_metadata, step
 from zenml.types import HTMLString
 
-from olist_pipeline import evaluation as report
 from olist_pipeline.metrics import regression_metrics
 from olist_pipeline.spec import EvaluationSpec
 from olist_pipeline.splits import TEST
@@ -22,6 +20,11 @@ def evaluate(
     model: Pipeline, model_input: pd.DataFrame, target: pd.Series, partition: pd.Series, evaluation: EvaluationSpec
 ) -> tuple[Annotated[dict[str, float], "test_metrics"], Annotated[HTMLString, "evaluation_report"]]:
     """Score the held-out test rows; nothing here was seen by training or tuning."""
+    # Imported here, not at module level: a fully cached run imports this module but never runs it.
+    import matplotlib.pyplot as plt
+
+    from olist_pipeline import evaluation as report
+
     rows = (partition == TEST).to_numpy()
     X, y = model_input.loc[rows], target.loc[rows].to_numpy()
     predictions = model.predict(X)
