@@ -11,7 +11,8 @@ from olist_pipeline.splits import partition
 from olist_pipeline.spec import SplitSpec
 
 
-@step
+# ZenML's Series metadata is mean/std/min/max, meaningless for labels; rows per side are logged instead.
+@step(enable_artifact_metadata=False)
 def split(model_input: pd.DataFrame, split: SplitSpec) -> Annotated[pd.Series, "partition"]:
     """Label rows with the configured strategy."""
     labels = partition(
