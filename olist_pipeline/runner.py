@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from olist_pipeline import logs
-from olist_pipeline.data.io import read_bytes, sha256_file
+from olist_pipeline.data import loaders
 from olist_pipeline.errors import DataError
 from olist_pipeline.infra import configure_environment, ensure_mlflow_experiment, provision
 from olist_pipeline.spec import RunSpec
@@ -36,13 +36,9 @@ class RunResult:
     stack_actions: list[str] = field(default_factory=list)
 
 
-def fingerprint_dataset(path: Path, expected: str | None) -> str:
-    """sha256 of the input file; fails early (before any pipeline work) if missing or not as pinned."""
-    if not path.is_file():
-        read_bytes(path)  # raises the precise DataError (missing, folder, ...)
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: file is empty")
-    digest = sha256_file(path)
+def fingerprint_dataset(fmt: str, path: Path, expected: str | None) -> str:
+    """sha256 of the input; fails early (before any pipeline work) if missing or not as pinned."""
+    digest = loaders.fingerprint(fmt, path)
     if expected and digest != expected:
         raise DataError(f"{path}: sha256 {digest[:12]}… does not match dataset.sha256 {expected[:12]}…")
     return digest
@@ -57,7 +53,7 @@ def make_run_name(spec: RunSpec) -> str:
 def run_training(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> RunResult:
     """Run the training pipeline described by `spec` and return its results."""
     configure_environment(spec.stack)
-    data_sha256 = fingerprint_dataset(Path(spec.dataset.path), spec.dataset.sha256)
+    data_sha256 = fingerprint_dataset(spec.dataset.format, Path(spec.dataset.path), spec.dataset.sha256)
     actions = provision(spec.stack)
     ensure_mlflow_experiment(spec.stack, spec.tracking.experiment_name)
 

@@ -32,8 +32,11 @@ class DatasetSpec(_Spec):
     """Where the input data comes from and in which layout."""
 
     name: str
-    format: Literal["merged_csv"] = "merged_csv"
-    path: str = Field(description="CSV (or .csv.gz) file; relative paths start at the project root")
+    format: Literal["merged_csv", "kaggle_folder"] = "merged_csv"
+    path: str = Field(
+        description="merged_csv: a CSV (or .csv.gz) file; kaggle_folder: the folder of the Kaggle CSVs. "
+        "Relative paths start at the project root"
+    )
     target: str = "review_score"
     sha256: str | None = Field(
         None, description="Expected fingerprint of the file; the run stops if the bytes differ."

@@ -112,6 +112,7 @@ def test_help_and_cfg_do_not_import_the_heavy_stack():
         (["dataset.path={folder}"], "is a folder, expected a CSV file"),
         (["model=ridge", "model.alpha=-1"], "error: invalid configuration: model: The 'alpha' parameter of Ridge"),
         (["features=seed", "features.numeric=[price,prize]"], "features.numeric: unknown column(s) ['prize']"),
+        (["dataset=olist_kaggle", "dataset.path={folder}"], "missing Kaggle table(s) ['olist_orders_dataset.csv'"),
     ],
 )
 def test_cli_config_errors_are_one_clear_message(args, fragment, tmp_path):

@@ -182,6 +182,18 @@ def test_wrong_dtypes_fail_and_leave_nothing_cached(state_dir, tmp_path, zenml_c
     assert code_again != 0 and line_again == line
 
 
+def test_kaggle_folder_end_to_end(state_dir, tmp_path, mlflow_client, zenml_client):
+    from .test_kaggle import write_kaggle_folder
+
+    folder = write_kaggle_folder(tmp_path / "kaggle", generate_merged(500, seed=6))
+    result = cli("dataset=olist_kaggle", f"dataset.path={folder}", "model=linear_regression", state_dir=state_dir)
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = mlflow_client.get_run(_field(result.stdout, "mlflow run"))
+    assert run.data.tags["dataset"] == "olist_kaggle" and run.data.params["dataset.format"] == "kaggle_folder"
+    ingest = zenml_client.get_pipeline_run(_field(result.stdout, "zenml run")).steps["ingest"]
+    assert ingest.run_metadata["join"]["rows_out"] == ingest.outputs["raw_orders"][0].load().shape[0]
+
+
 @pytest.mark.real_data
 def test_real_merged_table_end_to_end(state_dir):
     real = real_file("merged", "olist_customers_dataset.csv.gz")

@@ -168,9 +168,9 @@ def generate_merged(n_orders: int = 4000, seed: int = 7) -> pd.DataFrame:
     pay_type = np.where(pay_no == 1, first_type[row_order], "voucher")
     share = np.where(n_payments[row_order] == 1, 1.0, np.where(pay_no == 1, 0.8, 0.2 / np.maximum(n_payments[row_order] - 1, 1)))
     pay_value = np.round(order_total[row_order] * share, 2)
-    installments = np.where(
-        pay_type == "credit_card", rng.choice([1, 2, 3, 4, 5, 6, 8, 10], size=len(row_item), p=[0.5, 0.12, 0.1, 0.08, 0.06, 0.05, 0.05, 0.04]), 1
-    )
+    # one instalment plan per payment (not per row: a payment spans the rows of all the order's items)
+    first_installments = rng.choice([1, 2, 3, 4, 5, 6, 8, 10], size=n, p=[0.5, 0.12, 0.1, 0.08, 0.06, 0.05, 0.05, 0.04])
+    installments = np.where((pay_type == "credit_card") & (pay_no == 1), first_installments[row_order], 1)
 
     missing = p_missing[product_no[row_item]]
 
@@ -227,3 +227,17 @@ def generate_merged(n_orders: int = 4000, seed: int = 7) -> pd.DataFrame:
         }
     )
     return frame[MERGED_COLUMNS]
+
+
+def to_kaggle_tables(merged: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Split a merged table back into the Kaggle tables (file stem -> frame), e.g. to write a
+    synthetic Kaggle download folder. Joining them again gives back `merged` (row order aside)."""
+    from olist_pipeline.data.kaggle import COLUMNS, PRIMARY_KEYS, TABLES
+
+    tables = {}
+    for table, columns in COLUMNS.items():
+        if table in ("sellers", "translation"):
+            continue
+        key = PRIMARY_KEYS.get(table, ["review_id", "order_id"])
+        tables[TABLES[table]] = merged[columns].drop_duplicates(subset=key).reset_index(drop=True)
+    return tables

@@ -10,7 +10,7 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from olist_pipeline.cleaning import clean as clean_rows
-from olist_pipeline.data.io import load_table
+from olist_pipeline.data import loaders
 from olist_pipeline.data.schema import validate_merged
 from olist_pipeline.spec import CleaningSpec, DatasetSpec
 
@@ -19,10 +19,12 @@ logger = logging.getLogger(__name__)
 
 @step
 def ingest(dataset: DatasetSpec, data_sha256: str) -> Annotated[pd.DataFrame, "raw_orders"]:
-    """Read the input file. `data_sha256` (the file's fingerprint) is a parameter so that changed
-    bytes under the same path invalidate the cache; the step re-checks it against what it read."""
-    df, digest = load_table(Path(dataset.path), expected_sha256=data_sha256)
-    log_metadata({"source": dataset.path, "sha256": digest, "rows": len(df), "columns": df.shape[1]})
+    """Read the input as the merged table. `data_sha256` (the input's fingerprint) is a parameter so
+    that changed bytes under the same path invalidate the cache; the step re-checks it."""
+    df, digest, details = loaders.load(dataset.format, Path(dataset.path), expected_sha256=data_sha256)
+    for reference, rows in details.get("join", {}).get("orphans", {}).items():
+        logger.warning("kaggle join: dropped %d row(s) without a partner (%s)", rows, reference)
+    log_metadata({"source": dataset.path, "format": dataset.format, "sha256": digest, "rows": len(df), **details})
     return df
 
 

@@ -1,0 +1,40 @@
+"""One entry for every dataset layout: fingerprint it, load it as the merged table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from olist_pipeline.data import kaggle
+from olist_pipeline.data.io import load_table, read_bytes, sha256_file
+from olist_pipeline.errors import DataError
+
+FORMATS = ("merged_csv", "kaggle_folder")
+
+
+def fingerprint(fmt: str, path: Path) -> str:
+    """sha256 of the input's bytes (for a Kaggle folder: of every table file it reads).
+
+    Fails early, before any pipeline work, if the input is missing or empty.
+    """
+    if fmt == "kaggle_folder":
+        return kaggle.fingerprint(path)
+    if not path.is_file():
+        read_bytes(path)  # raises the precise DataError (missing, folder, ...)
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty")
+    return sha256_file(path)
+
+
+def load(fmt: str, path: Path, expected_sha256: str | None = None) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """The input as one merged table, the sha256 of what was read, and metadata about reading it."""
+    if fmt == "kaggle_folder":
+        digest = kaggle.fingerprint(path)
+        if expected_sha256 and digest != expected_sha256:
+            raise DataError(f"{path}: content changed since the run started (sha256 {digest[:12]} != {expected_sha256[:12]})")
+        df, report = kaggle.load_kaggle(path)
+        return df, digest, {"join": report.as_metadata()}
+    df, digest = load_table(path, expected_sha256)
+    return df, digest, {}
