@@ -11,7 +11,7 @@ export AUTO_OPEN_DASHBOARD := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup stack run test test-fast bench data ui clean clean-state
+.PHONY: help setup stack run test test-fast bench report-real data ui clean clean-state
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ test-fast: $(STAMP) ## only the fast unit and config tests
 
 bench: $(STAMP) ## time the plain script vs the pipeline (cold and cached); writes BENCHMARKS.md
 	$(PY) scripts/bench.py
+
+report-real: $(STAMP) ## models x features x splits on the real merged table -> README table (needs ../shared data)
+	$(PY) scripts/report_real.py
 
 data: $(STAMP) ## regenerate the embedded sample in data/ with the project's generator
 	$(PY) scripts/generate_sample.py
