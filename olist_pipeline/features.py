@@ -19,6 +19,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from olist_pipeline.errors import DataError
+
 GROUP_KEY = "order_id"
 _SECONDS_PER_DAY = 86400.0
 
@@ -97,6 +99,16 @@ DERIVED: dict[str, DerivedFeature] = {
         lambda df: _per_order(df, "payment_sequential"),
         "distinct payments in the order",
     ),
+    "seller_in_customer_state": DerivedFeature(
+        ("customer_state", "seller_state"),
+        lambda df: (df["customer_state"] == df["seller_state"]).astype(float).where(df["seller_state"].notna()),
+        "1 if the seller ships from the customer's state (needs seller_state: olist_kaggle data)",
+    ),
+    "purchase_weekday": DerivedFeature(
+        ("order_purchase_timestamp",),
+        lambda df: _ts(df, "order_purchase_timestamp").dt.dayofweek.astype(float),
+        "day of the week of the purchase (0 = Monday)",
+    ),
     "freight_ratio": DerivedFeature(
         ("price", "freight_value"),
         lambda df: df["freight_value"] / (df["price"] + df["freight_value"]).replace(0, np.nan),
@@ -111,6 +123,17 @@ def input_columns(numeric: list[str], derived: list[str], categorical: list[str]
     for name in derived:
         needed.extend(DERIVED[name].inputs)
     return list(dict.fromkeys(needed))
+
+
+def select_inputs(df: pd.DataFrame, columns: list[str], feature_set: str) -> pd.DataFrame:
+    """The model-input table: `columns` of `df`, or a DataError naming what the data lacks."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(
+            f"feature set {feature_set!r} needs column(s) {missing} that the data lacks "
+            "(seller_* and product_category_name_english come with dataset=olist_kaggle)"
+        )
+    return df[columns]
 
 
 class OrderFeatures(TransformerMixin, BaseEstimator):

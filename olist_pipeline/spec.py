@@ -64,11 +64,13 @@ class FeaturesSpec(_Spec):
     @field_validator("numeric", "categorical")
     @classmethod
     def _known_columns(cls, columns: list[str]) -> list[str]:
+        from olist_pipeline.data.kaggle import EXTRA_COLUMNS
         from olist_pipeline.data.schema import MERGED_COLUMNS, TARGET_AND_LEAKY_COLUMNS
 
-        unknown = [c for c in columns if c not in MERGED_COLUMNS]
+        known = [*MERGED_COLUMNS, *EXTRA_COLUMNS]
+        unknown = [c for c in columns if c not in known]
         if unknown:
-            raise ValueError(f"unknown column(s) {unknown}; valid: {sorted(MERGED_COLUMNS)}")
+            raise ValueError(f"unknown column(s) {unknown}; valid: {sorted(known)}")
         leaky = [c for c in columns if c in TARGET_AND_LEAKY_COLUMNS]
         if leaky:
             raise ValueError(f"{leaky} are written with or after the review and would leak the target")

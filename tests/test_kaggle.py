@@ -69,7 +69,7 @@ def test_missing_column_and_duplicate_keys(tmp_path, merged):
     with pytest.raises(DataError, match=r"olist_products_dataset.csv: missing column\(s\) \['product_weight_g'\]"):
         load_kaggle(folder)
     pd.concat([products, products.head(2)]).to_csv(folder / "olist_products_dataset.csv", index=False)
-    with pytest.raises(DataError, match=r"2 row\(s\) repeat the key \['product_id'\]"):
+    with pytest.raises(DataError, match=r"4 row\(s\) share their primary key \[.product_id.\] with another row"):
         load_kaggle(folder)
 
 

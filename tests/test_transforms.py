@@ -60,6 +60,8 @@ def test_derived_features_values():
             "order_estimated_delivery_date": ["2018-01-06 00:00:00"] * 3,
             "price": [90.0, 10.0, 50.0],
             "freight_value": [10.0, 0.0, 50.0],
+            "customer_state": ["SP", "SP", "RJ"],
+            "seller_state": ["SP", "MG", None],
         }
     )
     out = OrderFeatures(numeric=[], derived=ALL_DERIVED, categorical=[]).fit(rows).transform(rows)
@@ -69,6 +71,8 @@ def test_derived_features_values():
     assert out.loc[0, "approval_lag_hours"] == 12 and out.loc[0, "carrier_lag_days"] == 2
     assert list(out["items_per_order"]) == [2, 2, 1] and list(out["sellers_per_order"]) == [2, 2, 1]
     assert out.loc[0, "freight_ratio"] == pytest.approx(0.1) and out.loc[2, "freight_ratio"] == pytest.approx(0.5)
+    assert out.loc[0, "seller_in_customer_state"] == 1 and out.loc[1, "seller_in_customer_state"] == 0
+    assert np.isnan(out.loc[2, "seller_in_customer_state"]) and out.loc[0, "purchase_weekday"] == 0  # a Monday
 
 
 def test_no_feature_reads_a_review_column(orders):
@@ -76,6 +80,7 @@ def test_no_feature_reads_a_review_column(orders):
     (and the target) leaves every feature of every configured set unchanged."""
     for name, feature in DERIVED.items():
         assert not set(feature.inputs) & TARGET_AND_LEAKY_COLUMNS, name
+    orders = orders.assign(seller_state="SP")  # a Kaggle-only column some features read
     transformer = OrderFeatures(
         numeric=["price", "payment_value"], derived=ALL_DERIVED, categorical=["payment_type", "customer_state"]
     ).fit(orders)
@@ -170,3 +175,11 @@ def test_temporal_split_with_cutoff_and_errors(orders):
     assert ((labels == "test") == (times >= "2018-01-01")).all()
     with pytest.raises(ValueError, match="one side empty"):
         partition(orders, "temporal", test_size=0.2, cutoff="2030-01-01")
+
+
+def test_feature_set_needing_kaggle_columns_names_them(orders):
+    from olist_pipeline.errors import DataError
+    from olist_pipeline.features import select_inputs
+
+    with pytest.raises(DataError, match=r"feature set 'kaggle' needs column\(s\) \['seller_state'\]"):
+        select_inputs(orders, ["order_id", "seller_state"], "kaggle")

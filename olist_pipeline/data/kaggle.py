@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
 
 from olist_pipeline.data.io import read_bytes, read_csv_bytes
 from olist_pipeline.data.schema import MERGED_COLUMNS
@@ -39,6 +41,8 @@ TABLES = {
     "translation": "product_category_name_translation",
 }
 REQUIRED = ("orders", "customers", "items", "payments", "reviews", "products")
+#: columns the join adds beyond the 36 merged ones, when the optional tables are present
+EXTRA_COLUMNS = ("seller_zip_code_prefix", "seller_city", "seller_state", "product_category_name_english")
 
 #: table -> its primary key (must be unique)
 PRIMARY_KEYS = {
@@ -114,19 +118,31 @@ def fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def table_schema(table: str) -> pa.DataFrameSchema:
+    """pandera schema of one Kaggle table: its columns must be there and its primary key unique."""
+    columns = {c: pa.Column(nullable=True, required=True) for c in COLUMNS[table]}
+    return pa.DataFrameSchema(columns, unique=PRIMARY_KEYS.get(table), strict=False, name=TABLES[table])
+
+
+def _key_report(errors: SchemaErrors, path: Path) -> str:
+    cases = errors.failure_cases
+    missing = cases.loc[cases["check"] == "column_in_dataframe", "failure_case"].tolist()
+    if missing:
+        return f"{path}: missing column(s) {missing}"
+    duplicated = cases.loc[cases["check"].astype(str).str.contains("unique"), "index"].nunique()
+    key = errors.schema.unique
+    return f"{path}: {duplicated} row(s) share their primary key {key} with another row"
+
+
 def read_tables(folder: Path) -> dict[str, pd.DataFrame]:
-    """Read every present table with its key columns as strings; check columns and key uniqueness."""
+    """Read every present table; check its columns and primary-key uniqueness (pandera)."""
     tables = {}
     for table, path in table_files(folder).items():
         df = read_csv_bytes(read_bytes(path), str(path))
-        missing = [c for c in COLUMNS[table] if c not in df.columns]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {missing}")
-        key = PRIMARY_KEYS.get(table)
-        if key:
-            duplicated = int(df.duplicated(subset=key).sum())
-            if duplicated:
-                raise DataError(f"{path}: {duplicated} row(s) repeat the key {key}")
+        try:
+            table_schema(table).validate(df, lazy=True)
+        except SchemaErrors as errors:
+            raise DataError(_key_report(errors, path)) from None
         tables[table] = df
     return tables
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import pandas as pd
 from zenml import log_metadata, step
 
-from olist_pipeline.features import input_columns
+from olist_pipeline.features import input_columns, select_inputs
 from olist_pipeline.spec import FeaturesSpec
 
 
@@ -18,5 +18,6 @@ def build_features(
     """Select the raw columns the feature set (and the split) needs; derivation happens inside the
     model so the saved model predicts from raw merged-table rows."""
     columns = list(dict.fromkeys([*input_columns(features.numeric, features.derived, features.categorical), *split_columns]))
+    model_input = select_inputs(clean_orders, columns, features.name)
     log_metadata({"feature_set": features.name, "input_columns": columns, "rows": len(clean_orders)})
-    return clean_orders[columns], clean_orders[target].astype(float)
+    return model_input, clean_orders[target].astype(float)
