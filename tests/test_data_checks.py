@@ -117,3 +117,14 @@ def test_real_merged_table_passes():
     df, _ = load_table(real_file("merged", "olist_customers_dataset.csv.gz"))
     validated, report = validate_merged(df, source="real merged")
     assert report.rows == 18485 and validated.shape[1] == 36
+
+
+def test_pinned_sha256_is_enforced_before_any_work(tmp_path, good):
+    from olist_pipeline.runner import fingerprint_dataset
+
+    path = tmp_path / "d.csv"
+    good.to_csv(path, index=False)
+    digest = fingerprint_dataset("merged_csv", path, None)
+    assert fingerprint_dataset("merged_csv", path, digest) == digest
+    with pytest.raises(DataError, match="does not match dataset.sha256"):
+        fingerprint_dataset("merged_csv", path, "f" * 64)

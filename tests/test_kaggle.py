@@ -38,9 +38,10 @@ def _sorted(df: pd.DataFrame) -> pd.DataFrame:
 
 def test_join_gives_back_the_merged_grain(tmp_path, merged):
     folder = write_kaggle_folder(tmp_path / "kaggle", merged)
-    joined, report = load_kaggle(folder)
+    joined, report, digest = load_kaggle(folder)
     pd.testing.assert_frame_equal(_sorted(validate_merged(joined)[0]), _sorted(merged))
     assert report.orphans == {} and report.rows_out == len(merged)
+    assert digest == loaders.fingerprint("kaggle_folder", folder)  # same sha256, streamed or parsed
     assert report.files["orders"] == "olist_orders_dataset.csv"
 
 
@@ -49,7 +50,7 @@ def test_orphans_are_dropped_and_reported(tmp_path, merged):
     orders = pd.read_csv(folder / "olist_orders_dataset.csv")
     dropped = orders["order_id"].iloc[:10]
     orders.iloc[10:].to_csv(folder / "olist_orders_dataset.csv", index=False)
-    joined, report = load_kaggle(folder)
+    joined, report, digest = load_kaggle(folder)
     assert not joined["order_id"].isin(dropped).any()
     assert report.orphans["items.order_id -> orders"] == int(merged.drop_duplicates(["order_id", "order_item_id"])["order_id"].isin(dropped).sum())
     assert "reviews.order_id -> orders" in report.orphans
@@ -92,7 +93,7 @@ def test_fingerprint_changes_with_any_table(tmp_path, merged):
 @pytest.mark.real_data
 def test_real_kaggle_folder_joins_to_the_real_merged_table():
     folder = real_file("kaggle", f"{TABLES['orders']}.csv.gz").parent
-    joined, report = load_kaggle(folder)
+    joined, report, digest = load_kaggle(folder)
     merged = validate_merged(pd.read_csv(real_file("merged", "olist_customers_dataset.csv.gz"), low_memory=False))[0]
     pd.testing.assert_frame_equal(_sorted(validate_merged(joined)[0]), _sorted(merged))
     # the orders table is a real subset: items and payments of the other orders are reported, not joined

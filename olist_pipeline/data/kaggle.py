@@ -25,7 +25,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from olist_pipeline.data.io import read_bytes, read_csv_bytes
+from olist_pipeline.data.io import read_bytes, read_csv_bytes, sha256_file
 from olist_pipeline.data.schema import MERGED_COLUMNS
 from olist_pipeline.errors import DataError
 
@@ -109,13 +109,18 @@ def table_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def fingerprint(folder: Path) -> str:
-    """sha256 over the names and bytes of the tables the join reads."""
+def _combine(file_digests: dict[str, tuple[str, bytes]]) -> str:
+    """One sha256 over (table, file name, file sha256) of every table, in table order."""
     digest = hashlib.sha256()
-    for table, path in sorted(table_files(folder).items()):
-        digest.update(f"{table}:{path.name}:".encode())
-        digest.update(hashlib.sha256(read_bytes(path)).digest())
+    for table, (name, file_digest) in sorted(file_digests.items()):
+        digest.update(f"{table}:{name}:".encode())
+        digest.update(file_digest)
     return digest.hexdigest()
+
+
+def fingerprint(folder: Path) -> str:
+    """sha256 over the names and bytes of the tables the join reads (streamed, nothing parsed)."""
+    return _combine({t: (p.name, bytes.fromhex(sha256_file(p))) for t, p in table_files(folder).items()})
 
 
 def table_schema(table: str) -> pa.DataFrameSchema:
@@ -134,17 +139,22 @@ def _key_report(errors: SchemaErrors, path: Path) -> str:
     return f"{path}: {duplicated} row(s) share their primary key {key} with another row"
 
 
-def read_tables(folder: Path) -> dict[str, pd.DataFrame]:
-    """Read every present table; check its columns and primary-key uniqueness (pandera)."""
-    tables = {}
+def read_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], str]:
+    """Read every present table once; check its columns and primary-key uniqueness (pandera).
+
+    Returns the tables and the folder's fingerprint over exactly the bytes that were parsed.
+    """
+    tables, digests = {}, {}
     for table, path in table_files(folder).items():
-        df = read_csv_bytes(read_bytes(path), str(path))
+        data = read_bytes(path)
+        digests[table] = (path.name, hashlib.sha256(data).digest())
+        df = read_csv_bytes(data, str(path))
         try:
             table_schema(table).validate(df, lazy=True)
         except SchemaErrors as errors:
             raise DataError(_key_report(errors, path)) from None
         tables[table] = df
-    return tables
+    return tables, _combine(digests)
 
 
 def _orphans(tables: dict[str, pd.DataFrame]) -> dict[str, int]:
@@ -181,9 +191,9 @@ def join(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, JoinReport]:
     return merged[[*MERGED_COLUMNS, *extra]].reset_index(drop=True), report
 
 
-def load_kaggle(folder: Path) -> tuple[pd.DataFrame, JoinReport]:
-    """Read, check and join a Kaggle download folder."""
-    tables = read_tables(folder)
+def load_kaggle(folder: Path) -> tuple[pd.DataFrame, JoinReport, str]:
+    """Read, check and join a Kaggle download folder; also return the sha256 of what was read."""
+    tables, digest = read_tables(folder)
     merged, report = join(tables)
     report.files = {t: p.name for t, p in table_files(folder).items()}
-    return merged, report
+    return merged, report, digest

@@ -31,10 +31,11 @@ def fingerprint(fmt: str, path: Path) -> str:
 def load(fmt: str, path: Path, expected_sha256: str | None = None) -> tuple[pd.DataFrame, str, dict[str, Any]]:
     """The input as one merged table, the sha256 of what was read, and metadata about reading it."""
     if fmt == "kaggle_folder":
-        digest = kaggle.fingerprint(path)
-        if expected_sha256 and digest != expected_sha256:
-            raise DataError(f"{path}: content changed since the run started (sha256 {digest[:12]} != {expected_sha256[:12]})")
-        df, report = kaggle.load_kaggle(path)
-        return df, digest, {"join": report.as_metadata()}
-    df, digest = load_table(path, expected_sha256)
-    return df, digest, {}
+        df, report, digest = kaggle.load_kaggle(path)
+        details: dict[str, Any] = {"join": report.as_metadata()}
+    else:
+        df, digest = load_table(path)
+        details = {}
+    if expected_sha256 and digest != expected_sha256:
+        raise DataError(f"{path}: content changed since the run started (sha256 {digest[:12]} != {expected_sha256[:12]})")
+    return df, digest, details
