@@ -1,6 +1,7 @@
 """`make bench`: whole-process wall time and peak RSS of
   - the plain script (scripts/plain_baseline.py: same work, no framework),
-  - `python -m olist_pipeline` cold (a new ZenML/MLflow home each time),
+  - `python -m olist_pipeline` cold (a new ZenML/MLflow home each time), doing the plain script's work
+    (`evaluation.report=false`), and as `make run` does it (with the evaluation report),
   - `python -m olist_pipeline` fully cached (same home, identical config),
   - `python -m olist_pipeline --help`,
   - the import floor: one process that only imports ZenML's client, MLflow, scikit-learn and pandas
@@ -49,9 +50,11 @@ def main() -> int:
     args = parser.parse_args()
     env = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false"}
     data = str((ROOT / args.data).resolve())
-    pipeline = [PY, "-m", "olist_pipeline", "+env=dev", f"dataset.path={data}"]
+    with_report = [PY, "-m", "olist_pipeline", "+env=dev", f"dataset.path={data}"]
+    pipeline = [*with_report, "evaluation.report=false"]  # the same work as the plain script
     results: dict[str, list[tuple[float, float]]] = {
-        "plain script": [], "pipeline cold": [], "pipeline cached": [], "--help": [], "import floor": []
+        "plain script": [], "pipeline cold": [], "pipeline cold + evaluation report": [], "pipeline cached": [],
+        "--help": [], "import floor": [],
     }
     imports = "import zenml.client, mlflow, sklearn.pipeline, pandas"
     with tempfile.TemporaryDirectory(prefix="olist-bench-") as tmp:
@@ -60,6 +63,9 @@ def main() -> int:
         for i in range(args.repeats):
             results["plain script"].append(measure([PY, "scripts/plain_baseline.py", "--data", data], env))
             results["pipeline cold"].append(measure([*pipeline, f"paths.state_dir={Path(tmp) / f'cold{i}'}"], env))
+            results["pipeline cold + evaluation report"].append(
+                measure([*with_report, f"paths.state_dir={Path(tmp) / f'report{i}'}"], env)
+            )
             results["pipeline cached"].append(measure([*pipeline, f"paths.state_dir={cached_home}"], env))
             results["--help"].append(measure([PY, "-m", "olist_pipeline", "--help"], env))
             results["import floor"].append(measure([PY, "-c", imports], env))
@@ -85,8 +91,8 @@ def main() -> int:
             "",
             *rows,
             "",
-            f"Cold framework overhead (pipeline cold - plain script): {overhead:.1f} s "
-            f"(target: cold <= 3x plain + 10 s = {3 * plain_wall + 10:.1f} s).",
+            f"Cold run (same work as the plain script): {med['pipeline cold'][0]:.1f} s, target <= 3x plain + 10 s "
+            f"= {3 * plain_wall + 10:.1f} s; framework overhead {overhead:.1f} s.",
             f"Fully cached re-run: {med['pipeline cached'][0]:.1f} s (target <= 5 s); "
             f"of which importing ZenML, MLflow, scikit-learn and pandas alone: {med['import floor'][0]:.1f} s.",
             "",
