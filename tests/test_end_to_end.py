@@ -201,3 +201,21 @@ def test_real_merged_table_end_to_end(state_dir):
     assert result.returncode == 0, result.stderr[-3000:]
     r2 = float(re.search(r"│ r2\s+│\s+(-?[0-9.]+)", result.stdout).group(1))
     assert r2 > 0.1, result.stdout
+
+
+def test_stack_setup_is_idempotent(tmp_path):
+    """`make setup`/`make stack`: the first call registers and activates, the second changes nothing."""
+    import subprocess
+    import sys
+
+    def setup() -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "olist_pipeline.setup_project", f"paths.state_dir={tmp_path}"],
+            capture_output=True, text=True, timeout=300, cwd="/", env={**os.environ, "COLUMNS": "200"},
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
+
+    first = setup()
+    assert "registered stack 'olist_local'" in first and "activated stack 'olist_local'" in first
+    assert "nothing to do" in setup()
