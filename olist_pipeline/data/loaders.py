@@ -29,7 +29,11 @@ def fingerprint(fmt: str, path: Path) -> str:
 
 
 def load(fmt: str, path: Path, expected_sha256: str | None = None) -> tuple[pd.DataFrame, str, dict[str, Any]]:
-    """The input as one merged table, the sha256 of what was read, and metadata about reading it."""
+    """The input as one merged table, the sha256 of what was read, and metadata about reading it.
+
+    If `expected_sha256` is given and the bytes differ (the input changed since the run was planned),
+    stop rather than train on other data than the run records.
+    """
     if fmt == "kaggle_folder":
         df, report, digest = kaggle.load_kaggle(path)
         details: dict[str, Any] = {"join": report.as_metadata()}

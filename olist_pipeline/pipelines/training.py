@@ -32,5 +32,5 @@ def training_pipeline(
         cleaned, features=features, target=dataset.target, split_columns=split.needs_columns
     )
     partition = split_rows(model_input, split=split)
-    fitted, _ = train(model_input, target, partition, features=features, cleaning=cleaning, model=model)
+    fitted, _ = train(model_input, target, partition, features=features, model=model)
     evaluate(fitted, model_input, target, partition, evaluation=evaluation)

@@ -12,9 +12,9 @@ from zenml import get_step_context, log_metadata, step
 
 from olist_pipeline.features import build_preprocessor
 from olist_pipeline.models import build_estimator, build_model
-from olist_pipeline.spec import CleaningSpec, FeaturesSpec, ModelSpec
-from olist_pipeline.splits import TRAIN
+from olist_pipeline.spec import FeaturesSpec, ModelSpec
 from olist_pipeline.paths import PACKAGE_DIR
+from olist_pipeline.splits import TRAIN
 from olist_pipeline.tracking import EXTRA_CONFIG_YAML, EXTRA_PARAMS, model_pip_requirements, skops_trusted_types
 
 
@@ -24,7 +24,6 @@ def train(
     target: pd.Series,
     partition: pd.Series,
     features: FeaturesSpec,
-    cleaning: CleaningSpec,
     model: ModelSpec,
 ) -> tuple[Annotated[Pipeline, "model"], Annotated[str, "mlflow_run_id"]]:
     """Fit on the `train` partition only and record the run context in MLflow."""
