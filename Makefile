@@ -5,13 +5,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 STATE := .olist
+# The env overlay of run / cd / serve / predict / lineage (make cd ENV=prod).
+ENV ?= dev
 export ZENML_ANALYTICS_OPT_IN := false
 export AUTO_OPEN_DASHBOARD := false
 # The venv's bin on PATH: ZenML and MLflow spawn their own CLIs (uvicorn, mlflow) from there.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup stack run test test-fast bench report-real data ui clean clean-state
+.PHONY: help setup stack run cd serve serve-stop predict lineage test test-fast bench report-real data ui clean clean-state
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -28,8 +30,24 @@ setup: $(STAMP) ## create .venv, install the package, initialise the ZenML repos
 stack: setup ## provision the configured stack only and print what changed (STACK_ARGS="stack=local")
 
 # `run` provisions the stack itself (idempotently) before the pipeline, so it needs only the venv.
-run: $(STAMP) ## train on the embedded sample with the dev overlay (extra overrides: ARGS="model=ridge")
-	$(PY) -m olist_pipeline +env=dev $(ARGS)
+run: $(STAMP) ## train + promotion gate on the embedded sample, dev overlay (extra overrides: ARGS="model=ridge")
+	$(PY) -m olist_pipeline +env=$(ENV) $(ARGS)
+
+cd: $(STAMP) ## retrain, gate, and redeploy only if the candidate was promoted
+	$(PY) -m olist_pipeline pipeline=cd +env=$(ENV) $(ARGS)
+
+serve: $(STAMP) ## serve the production model over HTTP on 127.0.0.1 (replaces the one served before)
+	$(PY) -m olist_pipeline pipeline=deploy +env=$(ENV) $(ARGS)
+
+serve-stop: $(STAMP) ## stop the model server
+	$(PY) -m olist_pipeline pipeline=undeploy +env=$(ENV) $(ARGS)
+
+predict: $(STAMP) ## batch predictions for INPUT=orders.csv with the production model -> outputs/predictions/
+	@test -n "$(INPUT)" || { echo "usage: make predict INPUT=path/to/orders.csv" >&2; exit 2; }
+	$(PY) -m olist_pipeline pipeline=inference dataset=olist_merged dataset.path=$(abspath $(INPUT)) +env=$(ENV) $(ARGS)
+
+lineage: $(STAMP) ## data, code, config and runs behind a model version (VERSION=17|production|latest|mlflow:N)
+	$(PY) -m olist_pipeline pipeline=lineage model_version=$(or $(VERSION),latest) +env=$(ENV) $(ARGS)
 
 test: $(STAMP) ## the full test suite (unit, config, end-to-end; isolated ZenML/MLflow homes)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -49,7 +67,8 @@ data: $(STAMP) ## regenerate the embedded sample in data/ with the project's gen
 ui: $(STAMP) ## open the MLflow UI on the local tracking store
 	$(PY) -m olist_pipeline.tracking_ui
 
-clean-state: ## forget every local run: ZenML store, MLflow store, artifacts (keeps .venv)
+clean-state: ## stop the model server; forget every local run: ZenML store, MLflow store, artifacts (keeps .venv)
+	@if [ -x $(PY) ] && [ -d $(STATE)/serving ]; then $(PY) -c "from olist_pipeline.serving import stop_all; [print('stopped', s.model_name, s.url) for s in stop_all('$(STATE)/serving')]"; fi
 	rm -rf $(STATE) .zen outputs multirun
 
 clean: clean-state ## also remove .venv

@@ -43,16 +43,45 @@ def _fail(message: str) -> None:
     Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {message}")
 
 
+def _overrides() -> list[str]:
+    """The command-line overrides of this Hydra job (recorded so lineage can print a reproduce command)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def dispatch(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> float | None:
+    """Run the job `pipeline.name` names and print its summary. Returns the training metric, if any."""
+    from olist_pipeline import runner, summary
+
+    name = spec.pipeline.name
+    if name == "undeploy":
+        summary.print_undeploy(runner.run_undeploy(spec), spec.tracking.model_name)
+        return None
+    if name == "deploy":
+        summary.print_deployment(runner.run_deploy(spec))
+        return None
+    if name == "inference":
+        summary.print_inference(runner.run_inference(spec))
+        return None
+    if name == "lineage":
+        summary.print_lineage(runner.run_lineage(spec))
+        return None
+    result = runner.run_training(spec, config_yaml, params, _overrides())
+    summary.print_summary(result, spec)
+    if name == "cd":
+        if result.promoted:
+            summary.print_deployment(runner.run_deploy(spec.model_copy(update={"model_version": str(result.model_version)})))
+        else:
+            summary.print_cd_kept(runner.served(spec), spec.tracking.model_name)
+    return result.metrics.get(spec.evaluation.primary_metric)
+
+
 def run(cfg: DictConfig) -> float | None:
-    """The Hydra task: returns the primary test metric (what a sweeper optimises)."""
+    """The Hydra task: returns the primary test metric of a training run (what a sweeper optimises)."""
     try:
         spec, config_yaml, params = compose_spec(cfg)
-        from olist_pipeline.runner import run_training
-        from olist_pipeline.summary import print_summary
-
-        result = run_training(spec, config_yaml, params)
-        print_summary(result, spec)
-        return result.metrics.get(spec.evaluation.primary_metric)
+        return dispatch(spec, config_yaml, params)
     except OlistError as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

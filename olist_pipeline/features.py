@@ -145,9 +145,14 @@ class OrderFeatures(TransformerMixin, BaseEstimator):
         self.categorical = categorical
 
     def fit(self, X: pd.DataFrame, y: object = None) -> OrderFeatures:
-        missing = [c for c in input_columns(self.numeric or [], self.derived or [], self.categorical or []) if c not in X.columns]
+        needed = input_columns(self.numeric or [], self.derived or [], self.categorical or [])
+        missing = [c for c in needed if c not in X.columns]
         if missing:
             raise ValueError(f"input lacks column(s) {missing}")
+        # The raw columns this model reads (what a request or a batch must carry); the sklearn Pipeline
+        # exposes it as `feature_names_in_`.
+        self.feature_names_in_ = np.asarray(needed, dtype=object)
+        self.n_features_in_ = len(needed)
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """Run a typed `RunSpec`: prepare the stack, fingerprint the data, run the ZenML pipeline, collect results.
 
-Only this module and below import ZenML/MLflow, and only when a run really starts, so `--help`,
-`--cfg job` and config errors stay fast.
+One function per `pipeline` option: training, cd, deploy, undeploy, inference, lineage. Only this
+module and below import ZenML/MLflow, and only when a run really starts, so `--help`, `--cfg job` and
+config errors stay fast.
 """
 
 from __future__ import annotations
@@ -9,13 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from olist_pipeline import logs
 from olist_pipeline.data import loaders
 from olist_pipeline.errors import DataError
-from olist_pipeline.infra import configure_environment, ensure_mlflow_experiment, provision
+from olist_pipeline.infra import check_services, configure_environment, connect, ensure_mlflow_experiment, provision
 from olist_pipeline.spec import RunSpec
-from olist_pipeline.tracking import EXTRA_CONFIG_YAML, EXTRA_PARAMS, git_commit
+from olist_pipeline.tracking import EXTRA_CONFIG_YAML, EXTRA_OVERRIDES, EXTRA_PARAMS, git_commit
+
+
+#: Training steps that run every time (their outcome depends on state outside their inputs).
+NEVER_CACHED = ("promote",)
 
 
 @dataclass
@@ -34,6 +40,29 @@ class RunResult:
     cached_steps: list[str] = field(default_factory=list)
     executed_steps: list[str] = field(default_factory=list)
     stack_actions: list[str] = field(default_factory=list)
+    model_name: str = ""
+    model_version: int | None = None
+    registry_version: str | None = None
+    promotion: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def promoted(self) -> bool:
+        return bool(self.promotion.get("promoted"))
+
+
+@dataclass
+class InferenceResult:
+    """What a batch-inference run wrote."""
+
+    run_name: str
+    zenml_run_id: str
+    rows_in: int
+    rows_out: int
+    output_path: Path
+    model_name: str
+    model_version: int
+    registry_version: str | None
+    cached: bool
 
 
 def fingerprint_dataset(fmt: str, path: Path, expected: str | None) -> str:
@@ -50,19 +79,28 @@ def make_run_name(spec: RunSpec) -> str:
     return f"{spec.tracking.run_name_prefix}-{spec.env}-{spec.model.name}-{stamp}"
 
 
-def run_training(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> RunResult:
-    """Run the training pipeline described by `spec` and return its results."""
+def _prepare(spec: RunSpec) -> tuple[str, list[str]]:
+    """Environment, data fingerprint (fails fast, before ZenML is imported), stack, experiment."""
     configure_environment(spec.stack)
+    check_services(spec.stack)  # seconds, before ZenML/MLflow clients that retry for minutes
     data_sha256 = fingerprint_dataset(spec.dataset.format, Path(spec.dataset.path), spec.dataset.sha256)
     actions = provision(spec.stack)
     ensure_mlflow_experiment(spec.stack, spec.tracking.experiment_name)
+    logs.install()
+    return data_sha256, actions
 
+
+def run_training(
+    spec: RunSpec, config_yaml: str, params: dict[str, str], overrides: list[str] | None = None
+) -> RunResult:
+    """Run the training pipeline described by `spec` (train, evaluate, gate) and return its results."""
+    data_sha256, actions = _prepare(spec)
+
+    from zenml import Model
     from zenml.client import Client
     from zenml.enums import ExecutionMode, ExecutionStatus
 
     from olist_pipeline.pipelines.training import training_pipeline
-
-    logs.install()
 
     commit = git_commit()
     run_name = make_run_name(spec)
@@ -86,10 +124,22 @@ def run_training(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> Run
         # Stop at the first failing step and re-raise its own exception (not a generic RuntimeError).
         execution_mode=ExecutionMode.FAIL_FAST,
         tags=[f"env:{spec.env}", f"model:{spec.model.name}", f"features:{spec.features.name}"],
+        # Every run creates a new version of this ZenML Model, linked to all the run's artifacts.
+        model=Model(
+            name=spec.tracking.model_name,
+            description="Predicts an Olist order's review_score (1-5) from what is known before the review.",
+            tags=[f"env:{spec.env}", f"model:{spec.model.name}"],
+        ),
         settings={
             "experiment_tracker": {"experiment_name": spec.tracking.experiment_name, "tags": mlflow_tags}
         },
-        extra={EXTRA_CONFIG_YAML: config_yaml, EXTRA_PARAMS: params, "git_commit": commit, "data_sha256": data_sha256},
+        extra={
+            EXTRA_CONFIG_YAML: config_yaml,
+            EXTRA_PARAMS: params,
+            EXTRA_OVERRIDES: list(overrides or []),
+            "git_commit": commit,
+            "data_sha256": data_sha256,
+        },
     )
     response = configured(
         dataset=spec.dataset,
@@ -99,9 +149,12 @@ def run_training(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> Run
         split=spec.split,
         model=spec.model,
         evaluation=spec.evaluation,
+        promotion=spec.promotion,
+        model_name=spec.tracking.model_name,
     )
     run = Client().get_pipeline_run(response.id)
     steps = run.steps
+    promotion = steps["promote"].outputs["promotion"][0].load()
     return RunResult(
         run_name=run.name,
         zenml_run_id=str(run.id),
@@ -115,4 +168,118 @@ def run_training(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> Run
         cached_steps=[n for n, s in steps.items() if s.status == ExecutionStatus.CACHED],
         executed_steps=[n for n, s in steps.items() if s.status != ExecutionStatus.CACHED],
         stack_actions=actions,
+        model_name=spec.tracking.model_name,
+        model_version=int(run.model_version.number) if run.model_version else None,
+        registry_version=steps["train"].outputs["registry_version"][0].load(),
+        promotion=promotion,
     )
+
+
+def run_deploy(spec: RunSpec) -> dict[str, Any]:
+    """Serve the production version (or `model_version`) through the `olist_deploy` pipeline."""
+    configure_environment(spec.stack)
+    provision(spec.stack)
+    logs.install()
+    from zenml import Model
+
+    from olist_pipeline import registry
+    from olist_pipeline.pipelines.deploy import deploy_pipeline
+
+    ref = registry.resolve(spec.tracking.model_name, spec.model_version, default="production")
+    if ref.model_uri is None:
+        raise DataError(f"model {ref.model_name} v{ref.number} has no MLflow registry version to serve")
+    configured = deploy_pipeline.with_options(
+        run_name=f"{spec.tracking.run_name_prefix}-deploy-{ref.model_name}-v{ref.number}-{dt.datetime.now():%Y%m%d-%H%M%S-%f}",
+        model=Model(name=ref.model_name, version=ref.number),
+        execution_mode=_fail_fast(),
+    )
+    response = configured(
+        model_name=ref.model_name,
+        model_version=ref.number,
+        registry_version=ref.registry_version,
+        model_uri=ref.model_uri,
+        serving_spec=spec.serving,
+    )
+    from zenml.client import Client
+
+    run = Client().get_pipeline_run(response.id)
+    record = run.steps["deploy"].outputs["deployment"][0].load()
+    record["zenml_run_id"] = str(run.id)
+    return record
+
+
+def _fail_fast() -> Any:
+    from zenml.enums import ExecutionMode
+
+    return ExecutionMode.FAIL_FAST
+
+
+def run_undeploy(spec: RunSpec) -> Any:
+    """Stop the model server of this model name (no ZenML import: a process and a state file)."""
+    from olist_pipeline import serving
+
+    return serving.stop(Path(spec.serving.state_dir), spec.tracking.model_name)
+
+
+def run_inference(spec: RunSpec) -> InferenceResult:
+    """Score `dataset` with the production version (or `model_version`); write a CSV and a ZenML artifact."""
+    data_sha256, _ = _prepare(spec)
+    from zenml import Model
+    from zenml.client import Client
+    from zenml.enums import ExecutionStatus
+
+    from olist_pipeline import registry
+    from olist_pipeline.pipelines.inference import inference_pipeline
+
+    ref = registry.resolve(spec.tracking.model_name, spec.model_version, default="production")
+    run_name = f"{spec.tracking.run_name_prefix}-inference-{ref.model_name}-v{ref.number}-{dt.datetime.now():%Y%m%d-%H%M%S-%f}"
+    configured = inference_pipeline.with_options(
+        run_name=run_name,
+        enable_cache=spec.enable_cache,
+        enable_artifact_metadata=spec.pipeline.enable_artifact_metadata,
+        enable_artifact_visualization=spec.pipeline.enable_artifact_visualization,
+        enable_step_logs=spec.pipeline.enable_step_logs,
+        execution_mode=_fail_fast(),
+        model=Model(name=ref.model_name, version=ref.number),
+        extra={"data_sha256": data_sha256, "git_commit": git_commit()},
+    )
+    response = configured(
+        dataset=spec.dataset, data_sha256=data_sha256, model_name=ref.model_name, model_version=ref.number
+    )
+    run = Client().get_pipeline_run(response.id)
+    predictions = run.steps["predict"].outputs["predictions"][0].load()
+    rows_in = int(run.steps["ingest"].run_metadata.get("rows", -1))
+    out_dir = Path(spec.paths["output_dir"]) / "predictions"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output_path = out_dir / f"{run.name}.csv"
+    tmp = output_path.with_suffix(".csv.tmp")
+    predictions.to_csv(tmp, index=False)
+    tmp.replace(output_path)  # never a half-written predictions file under the final name
+    return InferenceResult(
+        run_name=run.name,
+        zenml_run_id=str(run.id),
+        rows_in=rows_in,
+        rows_out=len(predictions),
+        output_path=output_path,
+        model_name=ref.model_name,
+        model_version=ref.number,
+        registry_version=ref.registry_version,
+        cached=run.steps["predict"].status == ExecutionStatus.CACHED,
+    )
+
+
+def served(spec: RunSpec) -> Any:
+    """The model server currently running for this model name, or None."""
+    from olist_pipeline import serving
+
+    return serving.current(Path(spec.serving.state_dir), spec.tracking.model_name)
+
+
+def run_lineage(spec: RunSpec) -> Any:
+    """The lineage of `model_version` (default: the latest version)."""
+    configure_environment(spec.stack)
+    connect(spec.stack)
+    logs.install()
+    from olist_pipeline.lineage import trace
+
+    return trace(spec.tracking.model_name, spec.model_version)

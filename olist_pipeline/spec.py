@@ -22,7 +22,7 @@ class _Spec(BaseModel):
 class PipelineSpec(_Spec):
     """Which pipeline to run."""
 
-    name: Literal["training"] = "training"
+    name: Literal["training", "deploy", "undeploy", "inference", "lineage", "cd"] = "training"
     enable_artifact_metadata: bool = Field(True, description="ZenML: extract metadata from every artifact")
     enable_artifact_visualization: bool = Field(True, description="ZenML: render artifact previews for the dashboard")
     enable_step_logs: bool = Field(True, description="ZenML: store each step's log output")
@@ -152,11 +152,27 @@ class ComponentSpec(_Spec):
     configuration: dict[str, Any] = Field(default_factory=dict)
 
 
+class ZenMLStoreSpec(_Spec):
+    """A ZenML server to use as the store; credentials come from the named environment variables."""
+
+    url: str
+    username_env: str
+    password_env: str
+
+
 class StackSpec(_Spec):
     """A ZenML stack, declared. `zenml_config_path` isolates the ZenML client state of this stack."""
 
     name: str
     zenml_config_path: str
+    zenml_store: ZenMLStoreSpec | None = Field(None, description="None: the local SQLite store under zenml_config_path")
+    secrets: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="ZenML secret -> key -> name of the environment variable holding the value"
+    )
+    health_checks: dict[str, str] = Field(
+        default_factory=dict, description="service name -> URL that must answer 200 before a run starts"
+    )
+    services: dict[str, Any] | None = Field(None, description="what `make services-up` starts (scripts/services.py)")
     components: dict[
         Literal["orchestrator", "artifact_store", "experiment_tracker", "model_registry", "model_deployer"],
         ComponentSpec,
@@ -173,10 +189,50 @@ class StackSpec(_Spec):
 
 
 class TrackingSpec(_Spec):
-    """Names under which runs are recorded."""
+    """Names under which runs and models are recorded."""
 
     experiment_name: str
     run_name_prefix: str = "olist"
+    model_name: str = Field("olist_review_score", description="ZenML Model and MLflow registered model")
+
+
+class PromotionSpec(_Spec):
+    """The gate between a trained candidate and the production model."""
+
+    enabled: bool = True
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="<metric>_min / <metric>_max over the test metrics"
+    )
+    compare_metric: str = "r2"
+    min_improvement: float = Field(0.0, ge=0.0)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _known_thresholds(cls, thresholds: dict[str, float]) -> dict[str, float]:
+        from olist_pipeline.promotion import parse_threshold
+
+        for key in thresholds:
+            parse_threshold(key)  # raises ValueError naming the valid forms
+        return thresholds
+
+    @field_validator("compare_metric")
+    @classmethod
+    def _known_metric(cls, metric: str) -> str:
+        from olist_pipeline.promotion import GATE_METRICS
+
+        if metric not in GATE_METRICS:
+            raise ValueError(f"unknown metric {metric!r}; valid: {sorted(GATE_METRICS)}")
+        return metric
+
+
+class ServingSpec(_Spec):
+    """Where and how the production model is served over HTTP."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(5055, ge=1, le=65535)
+    workers: int = Field(1, ge=1)
+    start_timeout_s: float = Field(180, gt=0)
+    state_dir: str
 
 
 class RunSpec(_Spec):
@@ -191,8 +247,18 @@ class RunSpec(_Spec):
     evaluation: EvaluationSpec
     stack: StackSpec
     tracking: TrackingSpec
+    promotion: PromotionSpec
+    serving: ServingSpec
     paths: dict[str, str]
     seed: int = 42
+    model_version: str | None = Field(
+        None, description="lineage/inference/deploy: a ZenML version number, production, latest or mlflow:N"
+    )
+
+    @field_validator("model_version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     enable_cache: bool = True
     env: str = Field("base", description="name of the env overlay applied (dev, prod) or 'base'")
 

@@ -11,6 +11,7 @@ from olist_pipeline.paths import PROJECT_ROOT
 #: Keys of the ZenML pipeline `extra` that carry the tracking context into the steps.
 EXTRA_CONFIG_YAML = "olist_config_yaml"
 EXTRA_PARAMS = "olist_params"
+EXTRA_OVERRIDES = "olist_overrides"
 
 
 def git_commit() -> str:

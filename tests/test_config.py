@@ -17,7 +17,9 @@ from olist_pipeline.tracking import flatten
 
 from .conftest import cli
 
-GROUPS = ["pipeline", "dataset", "cleaning", "features", "split", "model", "evaluation", "stack", "tracking"]
+GROUPS = [
+    "pipeline", "dataset", "cleaning", "features", "split", "model", "evaluation", "stack", "tracking", "promotion", "serving",
+]
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))]
 
 

@@ -129,3 +129,14 @@ def test_pinned_sha256_is_enforced_before_any_work(tmp_path, good):
     assert fingerprint_dataset("merged_csv", path, digest) == digest
     with pytest.raises(DataError, match="does not match dataset.sha256"):
         fingerprint_dataset("merged_csv", path, "f" * 64)
+
+
+def test_inference_schema_needs_no_review_columns():
+    from olist_pipeline.data.schema import TARGET_AND_LEAKY_COLUMNS, validate_merged
+    from olist_pipeline.data.synthetic import generate_merged
+
+    rows = generate_merged(40, seed=5).drop(columns=sorted(TARGET_AND_LEAKY_COLUMNS))
+    validated, _ = validate_merged(rows, source="new_orders.csv", require_target=False)
+    assert len(validated) == len(rows)
+    with pytest.raises(DataError, match="review_score"):
+        validate_merged(rows, source="new_orders.csv")

@@ -11,6 +11,7 @@ from olist_pipeline.data.synthetic import generate_merged
 from olist_pipeline.features import DERIVED, OrderFeatures, build_preprocessor, input_columns
 from olist_pipeline.metrics import regression_metrics
 from olist_pipeline.models import build_estimator, build_model
+from olist_pipeline.errors import DataError
 from olist_pipeline.splits import partition
 
 
@@ -183,3 +184,23 @@ def test_feature_set_needing_kaggle_columns_names_them(orders):
 
     with pytest.raises(DataError, match=r"feature set 'kaggle' needs column\(s\) \['seller_state'\]"):
         select_inputs(orders, ["order_id", "seller_state"], "kaggle")
+
+
+def test_predictions_frame_has_one_row_per_input_row_and_the_version():
+    from olist_pipeline.data.synthetic import generate_merged
+    from olist_pipeline.features import build_preprocessor
+    from olist_pipeline.inference import PREDICTION_COLUMN, predictions_frame
+    from olist_pipeline.models import build_estimator, build_model
+
+    train = generate_merged(200, seed=1)
+    model = build_model(
+        build_preprocessor(["price"], ["delivery_days"], [], impute="median"),
+        build_estimator("sklearn.linear_model.Ridge", {}),
+    ).fit(train[input_columns(["price"], ["delivery_days"], [])], train["review_score"])
+    new = generate_merged(50, seed=2).drop(columns=["review_score"])
+    out = predictions_frame(model, new, "m", 7, "3")
+    assert len(out) == len(new)
+    assert list(out.columns) == ["order_id", "order_item_id", PREDICTION_COLUMN, "model_name", "model_version", "registry_version"]
+    assert (out["model_version"] == 7).all() and (out["order_id"].to_numpy() == new["order_id"].to_numpy()).all()
+    with pytest.raises(DataError, match=r"lacks column\(s\) \['price'\].*m v7"):
+        predictions_frame(model, new.drop(columns=["price"]), "m", 7, "3")

@@ -119,7 +119,7 @@ def _parseable_timestamps(series: pd.Series) -> pd.Series:
     return parsed.notna() | series.isna()
 
 
-def _column_schema(name: str, dtype: str) -> pa.Column:
+def _column_schema(name: str, dtype: str, required: bool = True) -> pa.Column:
     checks: list[pa.Check] = []
     if name in _NON_NEGATIVE:
         checks.append(pa.Check.ge(0))
@@ -129,13 +129,14 @@ def _column_schema(name: str, dtype: str) -> pa.Column:
         checks.append(pa.Check(_parseable_timestamps, element_wise=False, error="timestamp parseable"))
     if name == "order_item_id" or name == "payment_sequential":
         checks.append(pa.Check.ge(1))
-    return pa.Column(dtype, checks=checks, nullable=name in _NULLABLE, coerce=True, required=True)
+    return pa.Column(dtype, checks=checks, nullable=name in _NULLABLE, coerce=True, required=required)
 
 
 def merged_schema(require_target: bool = True) -> pa.DataFrameSchema:
-    """Hard checks on the merged table; `require_target=False` for inference inputs."""
+    """Hard checks on the merged table; `require_target=False` for inference inputs (the target is not
+    checked and the other review columns, written after the review, may be absent)."""
     columns = {
-        name: _column_schema(name, dtype)
+        name: _column_schema(name, dtype, required=require_target or name not in TARGET_AND_LEAKY_COLUMNS)
         for name, dtype in MERGED_DTYPES.items()
         if require_target or name != TARGET
     }

@@ -1,14 +1,23 @@
-"""ingest -> validate -> clean -> build features -> split -> train -> evaluate."""
+"""ingest -> validate -> clean -> build features -> split -> train -> evaluate -> promote."""
 
 from __future__ import annotations
 
 from zenml import pipeline
 
 from olist_pipeline.features import input_columns
-from olist_pipeline.spec import CleaningSpec, DatasetSpec, EvaluationSpec, FeaturesSpec, ModelSpec, SplitSpec
+from olist_pipeline.spec import (
+    CleaningSpec,
+    DatasetSpec,
+    EvaluationSpec,
+    FeaturesSpec,
+    ModelSpec,
+    PromotionSpec,
+    SplitSpec,
+)
 from olist_pipeline.steps.etl import clean, ingest, validate
 from olist_pipeline.steps.evaluation import evaluate
 from olist_pipeline.steps.features import build_features
+from olist_pipeline.steps.promotion import promote
 from olist_pipeline.steps.split import split as split_rows
 from olist_pipeline.steps.training import train
 
@@ -22,8 +31,10 @@ def training_pipeline(
     split: SplitSpec,
     model: ModelSpec,
     evaluation: EvaluationSpec,
+    promotion: PromotionSpec,
+    model_name: str,
 ) -> None:
-    """Train one model on one dataset with one configuration."""
+    """Train one model on one dataset with one configuration, then gate it against the champion."""
     raw = ingest(dataset=dataset, data_sha256=data_sha256)
     validated = validate(raw, source=dataset.path)
     columns = input_columns(features.numeric, features.derived, features.categorical)
@@ -32,5 +43,18 @@ def training_pipeline(
         cleaned, features=features, target=dataset.target, split_columns=split.needs_columns
     )
     partition = split_rows(model_input, split=split)
-    fitted, _ = train(model_input, target, partition, features=features, model=model)
-    evaluate(fitted, model_input, target, partition, evaluation=evaluation)
+    fitted, mlflow_run_id, registry_version = train(
+        model_input, target, partition, features=features, model=model, model_name=model_name
+    )
+    test_metrics, _ = evaluate(fitted, model_input, target, partition, evaluation=evaluation)
+    promote(
+        fitted,
+        cleaned,
+        target,
+        partition,
+        test_metrics,
+        registry_version,
+        mlflow_run_id,
+        promotion=promotion,
+        evaluation=evaluation,
+    )

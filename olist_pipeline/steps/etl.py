@@ -29,9 +29,12 @@ def ingest(dataset: DatasetSpec, data_sha256: str) -> Annotated[pd.DataFrame, "r
 
 
 @step
-def validate(raw_orders: pd.DataFrame, source: str) -> Annotated[pd.DataFrame, "validated_orders"]:
-    """Hard schema checks stop the run; soft findings are logged and recorded as metadata."""
-    df, report = validate_merged(raw_orders, source=source)
+def validate(
+    raw_orders: pd.DataFrame, source: str, require_target: bool = True
+) -> Annotated[pd.DataFrame, "validated_orders"]:
+    """Hard schema checks stop the run; soft findings are logged and recorded as metadata.
+    `require_target=False` (inference): the review columns may be absent."""
+    df, report = validate_merged(raw_orders, source=source, require_target=require_target)
     for problem, rows in report.warnings.items():
         logger.warning("data check: %s in %d row(s)", problem, rows)
     log_metadata({"validation": report.as_metadata()})

@@ -33,6 +33,7 @@ def evaluate(
     mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items()})
     mlflow.log_metric("test_rows", int(rows.sum()))
     log_metadata({"test_metrics": metrics, "test_rows": int(rows.sum())})
+    log_metadata({"test_metrics": metrics}, infer_model=True)  # shown on the ZenML model version
 
     tables: dict[str, pd.DataFrame] = {}
     figures = {}

@@ -1,4 +1,4 @@
-"""train: fit the full model (preprocessing + estimator) on the training rows; log it to MLflow."""
+"""train: fit the full model (preprocessing + estimator) on the training rows; log and register it in MLflow."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ import mlflow
 import pandas as pd
 from mlflow.models import infer_signature
 from sklearn.pipeline import Pipeline
-from zenml import get_step_context, log_metadata, step
+from zenml import ArtifactConfig, get_step_context, log_metadata, step
+from zenml.enums import ArtifactType
 
 from olist_pipeline.features import build_preprocessor
 from olist_pipeline.models import build_estimator, build_model
 from olist_pipeline.spec import FeaturesSpec, ModelSpec
 from olist_pipeline.paths import PACKAGE_DIR
+from olist_pipeline.registry import MLFLOW_METADATA_KEY, register_in_mlflow
 from olist_pipeline.splits import TRAIN
 from olist_pipeline.tracking import EXTRA_CONFIG_YAML, EXTRA_PARAMS, model_pip_requirements, skops_trusted_types
 
@@ -25,8 +27,15 @@ def train(
     partition: pd.Series,
     features: FeaturesSpec,
     model: ModelSpec,
-) -> tuple[Annotated[Pipeline, "model"], Annotated[str, "mlflow_run_id"]]:
-    """Fit on the `train` partition only and record the run context in MLflow."""
+    model_name: str,
+) -> tuple[
+    Annotated[Pipeline, ArtifactConfig(name="model", artifact_type=ArtifactType.MODEL)],
+    Annotated[str, "mlflow_run_id"],
+    Annotated[str, "registry_version"],
+]:
+    """Fit on the `train` partition only, log the model to MLflow and register it as a new version of
+    the run's model, each side pointing at the other. `model_name` (the pipeline's ZenML Model) is a
+    parameter so that a cached fit is never reused under another registered model."""
     rows = (partition == TRAIN).to_numpy()
     X, y = model_input.loc[rows], target.loc[rows]
     preprocessor = build_preprocessor(features.numeric, features.derived, features.categorical, impute="median")
@@ -41,7 +50,7 @@ def train(
     if extra.get(EXTRA_CONFIG_YAML):
         mlflow.log_text(extra[EXTRA_CONFIG_YAML], "config/config.yaml")
     example = X.head(5)
-    mlflow.sklearn.log_model(
+    logged = mlflow.sklearn.log_model(
         pipeline,
         name="model",
         signature=infer_signature(example, pipeline.predict(example)),
@@ -51,5 +60,34 @@ def train(
         code_paths=[str(PACKAGE_DIR)],
         pip_requirements=model_pip_requirements(),
     )
+    zenml_model = context.model
+    if zenml_model.name != model_name:
+        raise ValueError(f"train: model_name {model_name!r} differs from the pipeline's ZenML Model {zenml_model.name!r}")
+    registry_tags = {
+        "zenml_model": zenml_model.name,
+        "zenml_model_version": str(zenml_model.number),
+        "zenml_model_version_id": str(zenml_model.id),
+        "zenml_run_id": str(context.pipeline_run.id),
+        "zenml_run_name": context.pipeline_run.name,
+        "mlflow_run_id": run.info.run_id,
+        "data_sha256": str(extra.get("data_sha256", "unknown")),
+        "git_commit": str(extra.get("git_commit", "unknown")),
+        "config": extra.get(EXTRA_CONFIG_YAML, ""),
+    }
+    registry_version = register_in_mlflow(
+        logged.model_uri,
+        zenml_model.name,
+        registry_tags,
+        description=f"ZenML model {zenml_model.name} version {zenml_model.number}, run {context.pipeline_run.name}",
+    )
+    mlflow_side = {
+        "registered_model": zenml_model.name,
+        "registry_version": registry_version,
+        "model_uri": f"models:/{zenml_model.name}/{registry_version}",
+        "logged_model_uri": logged.model_uri,
+        "run_id": run.info.run_id,
+        "experiment_id": run.info.experiment_id,
+    }
+    log_metadata({MLFLOW_METADATA_KEY: mlflow_side}, infer_model=True)
     log_metadata({"train_rows": int(rows.sum()), "estimator": model.target, "mlflow_run_id": run.info.run_id})
-    return pipeline, run.info.run_id
+    return pipeline, run.info.run_id, registry_version

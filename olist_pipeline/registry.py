@@ -1,0 +1,132 @@
+"""Model versions on both sides: ZenML's Model Control Plane and MLflow's Model Registry.
+
+A training run creates one ZenML model version (linked to every artifact of the run) and registers
+its sklearn pipeline as one MLflow registry version. Each side records the other: the MLflow version
+carries `zenml_*` tags, the ZenML version carries `mlflow` metadata. The production model is the
+ZenML version in stage `production`; the MLflow alias `champion` points at its registry version.
+
+Imported by steps and the runner only (it imports ZenML and MLflow).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from olist_pipeline.errors import ConfigError
+
+#: MLflow alias of the production model (aliases, not the deprecated registry stages).
+CHAMPION_ALIAS = "champion"
+#: Key of the ZenML model-version metadata that records the MLflow side.
+MLFLOW_METADATA_KEY = "mlflow"
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    """A resolved model version: enough to load, serve or trace it."""
+
+    model_name: str
+    number: int
+    version_id: str
+    stage: str | None
+    registry_version: str | None
+    model_uri: str | None  # models:/NAME/VERSION
+
+
+def register_in_mlflow(model_uri: str, name: str, tags: dict[str, str], description: str) -> str:
+    """Register a logged model (`models:/m-<id>`) as a new version of `name`; return the version."""
+    import mlflow
+
+    version = mlflow.register_model(model_uri, name, tags=tags)
+    mlflow.MlflowClient().update_model_version(name, version.version, description=description)
+    return str(version.version)
+
+
+def mlflow_client() -> Any:
+    """An MLflow client on the active stack's tracking server (configured by its experiment tracker)."""
+    from mlflow import MlflowClient
+    from zenml.client import Client
+
+    tracker = Client().active_stack.experiment_tracker
+    if tracker is not None and hasattr(tracker, "configure_mlflow"):
+        tracker.configure_mlflow()
+    return MlflowClient()
+
+
+def production_version(model_name: str) -> Any | None:
+    """The ZenML model version in stage production, or None."""
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    try:
+        return Client().get_model_version(model_name, ModelStages.PRODUCTION)
+    except KeyError:
+        return None
+
+
+def _mlflow_metadata(version: Any) -> dict[str, Any]:
+    value = version.run_metadata.get(MLFLOW_METADATA_KEY)
+    return value if isinstance(value, dict) else {}
+
+
+def as_ref(version: Any) -> VersionRef:
+    """A ZenML ModelVersionResponse -> VersionRef."""
+    mlflow_side = _mlflow_metadata(version)
+    registry_version = mlflow_side.get("registry_version")
+    name = version.model.name
+    return VersionRef(
+        model_name=name,
+        number=int(version.number),
+        version_id=str(version.id),
+        stage=getattr(version.stage, "value", version.stage),
+        registry_version=str(registry_version) if registry_version is not None else None,
+        model_uri=f"models:/{name}/{registry_version}" if registry_version is not None else None,
+    )
+
+
+def resolve(model_name: str, reference: str | None, default: str = "production") -> VersionRef:
+    """`17`, `production`, `staging`, `latest` or `mlflow:5` -> the ZenML model version it names.
+
+    Raises:
+        ConfigError: when no such version exists (names what exists instead).
+    """
+    from zenml.client import Client
+    from zenml.enums import ModelStages
+
+    reference = (reference or default).strip()
+    client = Client()
+    try:
+        client.get_model(model_name)
+    except KeyError:
+        raise ConfigError(
+            f"no model named {model_name!r} in this ZenML store yet: train one first (python -m olist_pipeline)"
+        ) from None
+    if reference.startswith("mlflow:"):
+        wanted = reference.removeprefix("mlflow:")
+        try:
+            tags = mlflow_client().get_model_version(model_name, wanted).tags
+        except Exception as exc:  # MlflowException: no such version
+            raise ConfigError(f"MLflow registry has no version {wanted} of {model_name!r}: {exc}") from None
+        if "zenml_model_version_id" not in tags:
+            raise ConfigError(f"MLflow version {wanted} of {model_name!r} carries no zenml_model_version_id tag")
+        return as_ref(client.get_model_version(model_name, tags["zenml_model_version_id"]))
+    stages = {s.value: s for s in ModelStages}
+    if reference == "latest":
+        key: Any = None
+    elif reference in stages:
+        key = stages[reference]
+    elif reference.isdigit():
+        key = int(reference)
+    else:
+        raise ConfigError(
+            f"model_version={reference!r}: expected a version number, latest, mlflow:N or one of {sorted(stages)}"
+        )
+    try:
+        return as_ref(client.get_model_version(model_name, key))
+    except KeyError:
+        if key in (ModelStages.PRODUCTION, "production"):
+            raise ConfigError(
+                f"model {model_name!r} has no production version yet: no trained candidate passed the "
+                "promotion gate (see the `promotion` line of a training run's summary)"
+            ) from None
+        raise ConfigError(f"model {model_name!r} has no version {reference!r}") from None

@@ -1,0 +1,50 @@
+"""deploy: serve a model version over HTTP (MLflow scoring server), replacing the one served before."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated, Any
+
+from zenml import log_metadata, step
+
+from olist_pipeline import serving
+from olist_pipeline.spec import ServingSpec
+
+logger = logging.getLogger(__name__)
+
+
+# Never cached: whether a server runs is state outside ZenML.
+@step(enable_cache=False)
+def deploy(
+    model_name: str, model_version: int, registry_version: str, model_uri: str, serving_spec: ServingSpec
+) -> Annotated[dict[str, Any], "deployment"]:
+    """Serve `model_uri` on the configured host/port; keep a healthy server already serving it."""
+    state_dir = Path(serving_spec.state_dir)
+    running = serving.current(state_dir, model_name)
+    if running is not None and running.model_uri == model_uri and serving.healthy(running.url):
+        logger.info("%s v%s is already served at %s", model_name, model_version, running.url)
+        server, previous, action = running, running, "kept"
+    else:
+        server, previous = serving.replace(
+            model_uri=model_uri, model_name=model_name, model_version=model_version,
+            registry_version=registry_version, host=serving_spec.host, port=serving_spec.port,
+            workers=serving_spec.workers, state_dir=state_dir, timeout=serving_spec.start_timeout_s,
+        )  # fmt: skip
+        action = "replaced" if previous is not None else "started"
+    record: dict[str, Any] = {
+        "action": action,
+        "url": server.url,
+        "invocations_url": server.invocations_url,
+        "pid": server.pid,
+        "model_name": model_name,
+        "model_version": int(model_version),
+        "registry_version": registry_version,
+        "model_uri": model_uri,
+        "started_at": server.started_at,
+        "log_path": server.log_path,
+    }
+    if previous is not None and action == "replaced":
+        record["replaced_model_version"] = previous.model_version
+    log_metadata({"deployment": record}, infer_model=True)
+    return record
