@@ -13,7 +13,7 @@ export AUTO_OPEN_DASHBOARD := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup stack run cd serve serve-stop predict lineage test test-fast bench report-real data ui clean clean-state
+.PHONY: help setup stack run cd serve serve-stop predict lineage services-up services-down services-status dashboard test test-fast bench report-real data ui clean clean-state
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev,server]'
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv, install the package, initialise the ZenML repository, provision the stack
@@ -49,6 +49,18 @@ predict: $(STAMP) ## batch predictions for INPUT=orders.csv with the production 
 lineage: $(STAMP) ## data, code, config and runs behind a model version (VERSION=17|production|latest|mlflow:N)
 	$(PY) -m olist_pipeline pipeline=lineage model_version=$(or $(VERSION),latest) +env=$(ENV) $(ARGS)
 
+services-up: $(STAMP) ## start MariaDB, PostgreSQL, S3 (moto), ZenML and MLflow servers on 127.0.0.1 (idempotent)
+	$(PY) scripts/services.py up $(ARGS)
+
+services-down: $(STAMP) ## stop them (and reset their data: moto keeps S3 in memory)
+	$(PY) scripts/services.py down $(ARGS)
+
+services-status: $(STAMP) ## each service of the server stack, its URL and health
+	$(PY) scripts/services.py status $(ARGS)
+
+dashboard: $(STAMP) ## the ZenML dashboard of the active stack (local: a ZenML server on the local store)
+	$(PY) -m olist_pipeline.dashboard +env=$(ENV) $(ARGS)
+
 test: $(STAMP) ## the full test suite (unit, config, end-to-end; isolated ZenML/MLflow homes)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -64,8 +76,8 @@ report-real: $(STAMP) ## models x features x splits on the real merged table -> 
 data: $(STAMP) ## regenerate the embedded sample in data/ with the project's generator
 	$(PY) scripts/generate_sample.py
 
-ui: $(STAMP) ## open the MLflow UI on the local tracking store
-	$(PY) -m olist_pipeline.tracking_ui
+ui: $(STAMP) ## the MLflow UI of the active stack (local: on the SQLite store, 127.0.0.1:5000)
+	$(PY) -m olist_pipeline.tracking_ui +env=$(ENV) $(ARGS)
 
 clean-state: ## stop the model server; forget every local run: ZenML store, MLflow store, artifacts (keeps .venv)
 	@if [ -x $(PY) ] && [ -d $(STATE)/serving ]; then $(PY) -c "from olist_pipeline.serving import stop_all; [print('stopped', s.model_name, s.url) for s in stop_all('$(STATE)/serving')]"; fi

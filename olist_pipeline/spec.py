@@ -174,9 +174,12 @@ class StackSpec(_Spec):
     )
     services: dict[str, Any] | None = Field(None, description="what `make services-up` starts (scripts/services.py)")
     components: dict[
-        Literal["orchestrator", "artifact_store", "experiment_tracker", "model_registry", "model_deployer"],
+        Literal[
+            "orchestrator", "artifact_store", "experiment_tracker", "model_registry", "model_deployer",
+            "container_registry", "image_builder", "step_operator",
+        ],
         ComponentSpec,
-    ]
+    ]  # fmt: skip
     mlflow_tracking_uri: str
     mlflow_artifact_location: str | None = None
 
