@@ -13,7 +13,7 @@ export AUTO_OPEN_DASHBOARD := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup stack run cd serve serve-stop predict lineage services-up services-down services-status dashboard test test-fast bench report-real data ui clean clean-state
+.PHONY: help setup stack run cd serve serve-stop predict lineage services-up services-down services-status slurm-up slurm-down sweep dashboard test test-fast bench report-real data ui clean clean-state
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -57,6 +57,15 @@ services-down: $(STAMP) ## stop them (and reset their data: moto keeps S3 in mem
 
 services-status: $(STAMP) ## each service of the server stack, its URL and health
 	$(PY) scripts/services.py status $(ARGS)
+
+sweep: $(STAMP) ## a Hydra multirun, e.g. make sweep ARGS="model=ridge,random_forest features=seed,delivery"
+	$(PY) -m olist_pipeline -m +env=$(ENV) $(ARGS)
+
+slurm-up: $(STAMP) ## a one-node SLURM cluster on 127.0.0.1 for hydra/launcher=olist_slurm (root; prints SLURM_CONF)
+	$(PY) scripts/slurm_local.py up
+
+slurm-down: $(STAMP) ## stop it
+	$(PY) scripts/slurm_local.py down
 
 dashboard: $(STAMP) ## the ZenML dashboard of the active stack (local: a ZenML server on the local store)
 	$(PY) -m olist_pipeline.dashboard +env=$(ENV) $(ARGS)

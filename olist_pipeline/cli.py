@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -77,16 +78,69 @@ def dispatch(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> float |
     return result.metrics.get(spec.evaluation.primary_metric)
 
 
+def _sweep_job() -> tuple[Path, int, list[str]] | None:
+    """(sweep dir, job number, overrides) when this is a job of a multirun, else None."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    hydra_cfg = HydraConfig.get()
+    return Path(hydra_cfg.sweep.dir), int(hydra_cfg.job.num), list(hydra_cfg.overrides.task)
+
+
+def run_sweep_job(spec: RunSpec, config_yaml: str, params: dict[str, str], job: tuple[Path, int, list[str]]) -> float:
+    """One job of a sweep: a training run as a child of the sweep's MLflow parent run, its row recorded."""
+    from olist_pipeline import runner, summary, sweep
+
+    sweep_dir, number, overrides = job
+    if spec.pipeline.name != "training":
+        raise ConfigError(f"sweeps run the training pipeline, not pipeline={spec.pipeline.name}")
+    if "mlflow" in sys.modules:  # launcher workers are reused: close any run a previous job left open
+        import mlflow
+
+        while mlflow.active_run():
+            mlflow.end_run()
+    parent = sweep.read_sweep(sweep_dir).get("parent_run_id")
+    tags = {"sweep_job": str(number), "sweep_overrides": " ".join(overrides)}
+    tags.update({f"override.{o.split('=', 1)[0].lstrip('+~')}": o.split("=", 1)[-1] for o in overrides})
+    if parent:
+        tags["mlflow.parentRunId"] = parent
+    result = runner.run_training(spec, config_yaml, params, overrides, extra_tags=tags)
+    summary.print_summary(result, spec)
+    m = result.metrics
+    sweep.append_job(sweep_dir, {
+        "job": number, "overrides": " ".join(overrides),
+        "status": "cached" if "train" in result.cached_steps else "completed",
+        "rmse": m.get("rmse"), "mae": m.get("mae"), "r2": m.get("r2"), "fit_s": result.fit_seconds,
+        "mlflow_run": result.mlflow_run_id, "zenml_run": result.zenml_run_id,
+        spec.evaluation.primary_metric: m.get(spec.evaluation.primary_metric),
+    })  # fmt: skip
+    return float(m.get(spec.evaluation.primary_metric, float("nan")))
+
+
 def run(cfg: DictConfig) -> float | None:
-    """The Hydra task: returns the primary test metric of a training run (what a sweeper optimises)."""
+    """The Hydra task: returns the primary metric of a training run (what a sweeper optimises).
+
+    In a sweep, a job that fails prints its one-line error, is recorded as failed and returns NaN, so
+    the other jobs still run; the sweep's summary marks it and the sweep exits non-zero.
+    """
+    job = _sweep_job()
     try:
         spec, config_yaml, params = compose_spec(cfg)
+        if job is not None:
+            return run_sweep_job(spec, config_yaml, params, job)
         return dispatch(spec, config_yaml, params)
     except OlistError as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         _fail(str(exc))
-        sys.exit(1)
+        if job is None:
+            sys.exit(1)
+        from olist_pipeline import sweep
+
+        sweep.append_job(job[0], {"job": job[1], "overrides": " ".join(job[2]), "status": "failed", "error": str(exc)})
+        return float("nan")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")

@@ -40,6 +40,8 @@ class RunResult:
     cached_steps: list[str] = field(default_factory=list)
     executed_steps: list[str] = field(default_factory=list)
     stack_actions: list[str] = field(default_factory=list)
+    scored_split: str = "test"
+    fit_seconds: float = float("nan")
     model_name: str = ""
     model_version: int | None = None
     registry_version: str | None = None
@@ -91,7 +93,11 @@ def _prepare(spec: RunSpec) -> tuple[str, list[str]]:
 
 
 def run_training(
-    spec: RunSpec, config_yaml: str, params: dict[str, str], overrides: list[str] | None = None
+    spec: RunSpec,
+    config_yaml: str,
+    params: dict[str, str],
+    overrides: list[str] | None = None,
+    extra_tags: dict[str, str] | None = None,
 ) -> RunResult:
     """Run the training pipeline described by `spec` (train, evaluate, gate) and return its results."""
     data_sha256, actions = _prepare(spec)
@@ -114,6 +120,7 @@ def run_training(
         "features": spec.features.name,
         "split": spec.split.strategy,
         "cleaning": spec.cleaning.strategy,
+        **(extra_tags or {}),  # e.g. a sweep's mlflow.parentRunId and the job's overrides
     }
     configured = training_pipeline.with_options(
         run_name=run_name,
@@ -159,7 +166,9 @@ def run_training(
         run_name=run.name,
         zenml_run_id=str(run.id),
         status=str(run.status.value),
-        metrics=steps["evaluate"].outputs["test_metrics"][0].load(),
+        metrics=steps["evaluate"].outputs["metrics"][0].load(),
+        scored_split=spec.evaluation.split,
+        fit_seconds=float(steps["train"].run_metadata.get("fit_seconds", float("nan"))),
         mlflow_run_id=steps["train"].outputs["mlflow_run_id"][0].load(),
         mlflow_experiment=spec.tracking.experiment_name,
         mlflow_tracking_uri=spec.stack.mlflow_tracking_uri,

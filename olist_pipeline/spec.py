@@ -136,6 +136,9 @@ class ModelSpec(_Spec):
 class EvaluationSpec(_Spec):
     """What is measured on the test split."""
 
+    split: Literal["test", "validation"] = Field(
+        "test", description="rows scored: test (final metrics, the gate) or validation (hyper-parameter search)"
+    )
     metrics: list[Literal["mse", "rmse", "mae", "r2"]] = ["mse", "rmse", "mae", "r2"]
     primary_metric: Literal["mse", "rmse", "mae", "r2"] = "rmse"
     low_score_max: int = Field(2, ge=1, le=4, description="reviews at or below this are 'low'")
@@ -257,6 +260,12 @@ class RunSpec(_Spec):
     model_version: str | None = Field(
         None, description="lineage/inference/deploy: a ZenML version number, production, latest or mlflow:N"
     )
+
+    @model_validator(mode="after")
+    def _validation_rows_exist(self) -> RunSpec:
+        if self.evaluation.split == "validation" and self.split.validation_size <= 0:
+            raise ValueError("evaluation.split=validation needs split.validation_size > 0")
+        return self
 
     @field_validator("model_version", mode="before")
     @classmethod

@@ -32,7 +32,7 @@ def print_summary(result: RunResult, spec: RunSpec, console: Console | None = No
     """Run name, metrics, MLflow run id, cache use, and how to look at it."""
     console = _console(console)
     table = Table(title=f"run {result.run_name}", show_header=True, header_style="bold")
-    table.add_column("test metric")
+    table.add_column(f"{result.scored_split} metric")
     table.add_column("value", justify="right")
     for name in [*spec.evaluation.metrics, "low_score_recall"]:
         if name in result.metrics:

@@ -46,13 +46,13 @@ def training_pipeline(
     fitted, mlflow_run_id, registry_version = train(
         model_input, target, partition, features=features, model=model, model_name=model_name
     )
-    test_metrics, _ = evaluate(fitted, model_input, target, partition, evaluation=evaluation)
+    metrics, _ = evaluate(fitted, model_input, target, partition, evaluation=evaluation)
     promote(
         fitted,
         cleaned,
         target,
         partition,
-        test_metrics,
+        metrics,
         registry_version,
         mlflow_run_id,
         promotion=promotion,

@@ -12,35 +12,36 @@ from zenml.types import HTMLString
 
 from olist_pipeline.metrics import regression_metrics
 from olist_pipeline.spec import EvaluationSpec
-from olist_pipeline.splits import TEST
 
 
 @step(experiment_tracker=True)
 def evaluate(
     model: Pipeline, model_input: pd.DataFrame, target: pd.Series, partition: pd.Series, evaluation: EvaluationSpec
-) -> tuple[Annotated[dict[str, float], "test_metrics"], Annotated[HTMLString, "evaluation_report"]]:
-    """Score the held-out test rows; nothing here was seen by training or tuning."""
+) -> tuple[Annotated[dict[str, float], "metrics"], Annotated[HTMLString, "evaluation_report"]]:
+    """Score the held-out rows of `evaluation.split`: the test rows (never seen by training or tuning),
+    or, for a hyper-parameter search, the validation rows (so the search never sees the test split)."""
     # Imported here, not at module level: a fully cached run imports this module but never runs it.
     import matplotlib.pyplot as plt
 
     from olist_pipeline import evaluation as report
 
-    rows = (partition == TEST).to_numpy()
+    split = evaluation.split
+    rows = (partition == split).to_numpy()
     X, y = model_input.loc[rows], target.loc[rows].to_numpy()
     predictions = model.predict(X)
     metrics = regression_metrics(y, predictions, evaluation.metrics)
     metrics.update(report.score_breakdown(y, predictions, evaluation.low_score_max))
-    mlflow.log_metrics({f"test_{name}": value for name, value in metrics.items()})
-    mlflow.log_metric("test_rows", int(rows.sum()))
-    log_metadata({"test_metrics": metrics, "test_rows": int(rows.sum())})
-    log_metadata({"test_metrics": metrics}, infer_model=True)  # shown on the ZenML model version
+    mlflow.log_metrics({f"{split}_{name}": value for name, value in metrics.items()})
+    mlflow.log_metric(f"{split}_rows", int(rows.sum()))
+    log_metadata({f"{split}_metrics": metrics, f"{split}_rows": int(rows.sum())})
+    log_metadata({f"{split}_metrics": metrics}, infer_model=True)  # shown on the ZenML model version
 
     tables: dict[str, pd.DataFrame] = {}
     figures = {}
     if evaluation.report:
         by_delay = report.error_by_delay(X, y, predictions)
         importances = report.importance(model, X, y, evaluation.permutation_repeats, evaluation.seed)
-        tables = {"permutation importance (test split)": importances}
+        tables = {f"permutation importance ({split} split)": importances}
         if by_delay is not None:
             tables["error by delivery against estimate"] = by_delay
         figures = report.figures(y, predictions, by_delay, importances)
@@ -48,7 +49,7 @@ def evaluate(
             mlflow.log_figure(figure, f"evaluation/{name}")
         for name, table in tables.items():
             mlflow.log_text(table.to_csv(index=False), f"evaluation/{name.split(' (')[0].replace(' ', '_')}.csv")
-    page = report.html_report("Evaluation on the test split", metrics, tables, figures)
+    page = report.html_report(f"Evaluation on the {split} split", metrics, tables, figures)
     for figure in figures.values():
         plt.close(figure)
     return metrics, HTMLString(page)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
@@ -36,7 +40,7 @@ def promote(
     clean_orders: pd.DataFrame,
     target: pd.Series,
     partition: pd.Series,
-    test_metrics: dict[str, float],
+    metrics: dict[str, float],
     registry_version: str,
     mlflow_run_id: str,
     promotion: PromotionSpec,
@@ -44,6 +48,35 @@ def promote(
 ) -> Annotated[dict[str, Any], "promotion"]:
     """Promote the candidate to production only if it passes the thresholds and beats the champion
     re-scored on the candidate's own test rows. A blocked candidate stays a registered version."""
+    # Parallel sweep jobs on this machine must not both promote against the same old champion.
+    with _promotion_lock():
+        return _decide_and_promote(candidate, clean_orders, target, partition, metrics, registry_version, mlflow_run_id, promotion, evaluation)
+
+
+@contextlib.contextmanager
+def _promotion_lock() -> Iterator[None]:
+    from zenml.config.global_config import GlobalConfiguration
+
+    path = Path(GlobalConfiguration().config_directory) / ".promotion.lock"
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _decide_and_promote(
+    candidate: Pipeline,
+    clean_orders: pd.DataFrame,
+    target: pd.Series,
+    partition: pd.Series,
+    metrics: dict[str, float],
+    registry_version: str,
+    mlflow_run_id: str,
+    promotion: PromotionSpec,
+    evaluation: EvaluationSpec,
+) -> dict[str, Any]:
     context = get_step_context()
     this = context.model
     name = this.name
@@ -52,6 +85,8 @@ def promote(
     champion_metrics: dict[str, float] | None = None
     if not promotion.enabled:
         decision = Decision(False, ["promotion disabled (promotion.enabled=false): registered only"])
+    elif evaluation.split != "test":
+        decision = Decision(False, [f"scored on the {evaluation.split} split; only test metrics can promote"])
     elif champion_ref is not None and champion_ref.registry_version == registry_version:
         decision = Decision(False, [f"the candidate is the production model already (v{champion_ref.number})"])
     else:
@@ -67,11 +102,11 @@ def promote(
                 decision = Decision(False, [f"{label} cannot be re-scored on this candidate's test rows ({exc})"])
             else:
                 decision = decide(
-                    test_metrics, promotion.thresholds, promotion.compare_metric, promotion.min_improvement,
+                    metrics, promotion.thresholds, promotion.compare_metric, promotion.min_improvement,
                     champion=champion_metrics, champion_label=label,
                 )
         else:
-            decision = decide(test_metrics, promotion.thresholds, promotion.compare_metric, promotion.min_improvement)
+            decision = decide(metrics, promotion.thresholds, promotion.compare_metric, promotion.min_improvement)
 
     client = mlflow_client()
     if decision.promoted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import mlflow
@@ -40,12 +41,15 @@ def train(
     X, y = model_input.loc[rows], target.loc[rows]
     preprocessor = build_preprocessor(features.numeric, features.derived, features.categorical, impute="median")
     pipeline = build_model(preprocessor, build_estimator(model.target, model.params))
+    started = time.perf_counter()
     pipeline.fit(X, y)
+    fit_seconds = time.perf_counter() - started
 
     context = get_step_context()
     extra = context.pipeline_run.config.extra
     run = mlflow.active_run()
     mlflow.log_params(extra.get(EXTRA_PARAMS, {}))
+    mlflow.log_metric("fit_seconds", fit_seconds)
     mlflow.set_tags({"zenml_run_id": str(context.pipeline_run.id), "zenml_run_name": context.pipeline_run.name})
     if extra.get(EXTRA_CONFIG_YAML):
         mlflow.log_text(extra[EXTRA_CONFIG_YAML], "config/config.yaml")
@@ -89,5 +93,7 @@ def train(
         "experiment_id": run.info.experiment_id,
     }
     log_metadata({MLFLOW_METADATA_KEY: mlflow_side}, infer_model=True)
-    log_metadata({"train_rows": int(rows.sum()), "estimator": model.target, "mlflow_run_id": run.info.run_id})
+    log_metadata(
+        {"train_rows": int(rows.sum()), "estimator": model.target, "mlflow_run_id": run.info.run_id, "fit_seconds": fit_seconds}
+    )
     return pipeline, run.info.run_id, registry_version
