@@ -125,15 +125,19 @@ def check_services(stack: StackSpec, timeout: float = 2.0) -> None:
 
 
 @contextlib.contextmanager
-def _store_lock(stack: StackSpec) -> Iterator[None]:
-    # ZenML rewrites its config files non-atomically; parallel sweep jobs serialise set-up here.
-    lock_path = Path(stack.zenml_config_path) / ".provision.lock"
-    with open(lock_path, "w") as fh:
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive `flock` on `path` for the duration of the block (processes on one machine)."""
+    with open(path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _store_lock(stack: StackSpec) -> contextlib.AbstractContextManager[None]:
+    # ZenML rewrites its config files non-atomically; parallel sweep jobs serialise set-up here.
+    return file_lock(Path(stack.zenml_config_path) / ".provision.lock")
 
 
 def _differs(wanted: dict, current: dict) -> bool:
