@@ -104,7 +104,7 @@ def run_training(
 
     from zenml import Model
     from zenml.client import Client
-    from zenml.enums import ExecutionMode, ExecutionStatus
+    from zenml.enums import ExecutionStatus
 
     from olist_pipeline.pipelines.training import training_pipeline
 
@@ -124,12 +124,7 @@ def run_training(
     }
     configured = training_pipeline.with_options(
         run_name=run_name,
-        enable_cache=spec.enable_cache,
-        enable_artifact_metadata=spec.pipeline.enable_artifact_metadata,
-        enable_artifact_visualization=spec.pipeline.enable_artifact_visualization,
-        enable_step_logs=spec.pipeline.enable_step_logs,
-        # Stop at the first failing step and re-raise its own exception (not a generic RuntimeError).
-        execution_mode=ExecutionMode.FAIL_FAST,
+        **_run_options(spec),
         tags=[f"env:{spec.env}", f"model:{spec.model.name}", f"features:{spec.features.name}"],
         # Every run creates a new version of this ZenML Model, linked to all the run's artifacts.
         model=Model(
@@ -200,7 +195,7 @@ def run_deploy(spec: RunSpec) -> dict[str, Any]:
     configured = deploy_pipeline.with_options(
         run_name=f"{spec.tracking.run_name_prefix}-deploy-{ref.model_name}-v{ref.number}-{dt.datetime.now():%Y%m%d-%H%M%S-%f}",
         model=Model(name=ref.model_name, version=ref.number),
-        execution_mode=_fail_fast(),
+        execution_mode=_run_options(spec)["execution_mode"],
     )
     response = configured(
         model_name=ref.model_name,
@@ -217,10 +212,18 @@ def run_deploy(spec: RunSpec) -> dict[str, Any]:
     return record
 
 
-def _fail_fast() -> Any:
+def _run_options(spec: RunSpec) -> dict[str, Any]:
+    """ZenML run options every pipeline of a spec shares."""
     from zenml.enums import ExecutionMode
 
-    return ExecutionMode.FAIL_FAST
+    return {
+        "enable_cache": spec.enable_cache,
+        "enable_artifact_metadata": spec.pipeline.enable_artifact_metadata,
+        "enable_artifact_visualization": spec.pipeline.enable_artifact_visualization,
+        "enable_step_logs": spec.pipeline.enable_step_logs,
+        # Stop at the first failing step and re-raise its own exception (not a generic RuntimeError).
+        "execution_mode": ExecutionMode.FAIL_FAST,
+    }
 
 
 def run_undeploy(spec: RunSpec) -> Any:
@@ -244,11 +247,7 @@ def run_inference(spec: RunSpec) -> InferenceResult:
     run_name = f"{spec.tracking.run_name_prefix}-inference-{ref.model_name}-v{ref.number}-{dt.datetime.now():%Y%m%d-%H%M%S-%f}"
     configured = inference_pipeline.with_options(
         run_name=run_name,
-        enable_cache=spec.enable_cache,
-        enable_artifact_metadata=spec.pipeline.enable_artifact_metadata,
-        enable_artifact_visualization=spec.pipeline.enable_artifact_visualization,
-        enable_step_logs=spec.pipeline.enable_step_logs,
-        execution_mode=_fail_fast(),
+        **_run_options(spec),
         model=Model(name=ref.model_name, version=ref.number),
         extra={"data_sha256": data_sha256, "git_commit": git_commit()},
     )
