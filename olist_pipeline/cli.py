@@ -106,7 +106,8 @@ def run_sweep_job(spec: RunSpec, config_yaml: str, params: dict[str, str], job: 
     tags.update({f"override.{o.split('=', 1)[0].lstrip('+~')}": o.split("=", 1)[-1] for o in overrides})
     if parent:
         tags["mlflow.parentRunId"] = parent
-    result = runner.run_training(spec, config_yaml, params, overrides, extra_tags=tags)
+    # No reuse: every job of a sweep is recorded as a child of this sweep's MLflow parent run.
+    result = runner.run_training(spec, config_yaml, params, overrides, extra_tags=tags, allow_reuse=False)
     summary.print_summary(result, spec)
     m = result.metrics
     sweep.append_job(sweep_dir, {
@@ -148,6 +149,34 @@ def _hydra_entry(cfg: DictConfig) -> float | None:
     return run(cfg)
 
 
+def _share_group_listing() -> None:
+    """Make Hydra's `--help` list the config groups from one config repository, not one per group.
+
+    Hydra 1.3 rebuilds (deep-copies) its whole config repository for every group it lists: about
+    0.6 s of a 1 s `--help` here. Nothing changes during one `--help`, so the repository built for the
+    first group serves the others. Only option listings without a primary config or overrides (what
+    `--help` asks for) are shared; composing a config is untouched.
+    """
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+
+    listing = ConfigLoaderImpl.get_group_options
+    repositories: dict[int, Any] = {}
+
+    def get_group_options(self, group_name, results_filter=None, config_name=None, overrides=None):  # type: ignore[no-untyped-def]
+        from hydra.core.object_type import ObjectType
+
+        results_filter = ObjectType.CONFIG if results_filter is None else results_filter
+        if config_name is not None or overrides:
+            return listing(self, group_name, results_filter, config_name, overrides)
+        if id(self) not in repositories:
+            repositories[id(self)] = self._parse_overrides_and_create_caching_repo(None, [])[1]
+        return repositories[id(self)].get_group_options(group_name, results_filter)
+
+    ConfigLoaderImpl.get_group_options = get_group_options  # type: ignore[method-assign]
+
+
 def main() -> None:
     """Console entry point."""
+    if {"--help", "-h"} & set(sys.argv[1:]):
+        _share_group_listing()
     _hydra_entry()

@@ -8,11 +8,11 @@ config errors stay fast.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from olist_pipeline import logs
+from olist_pipeline import logs, reuse
 from olist_pipeline.data import loaders
 from olist_pipeline.errors import DataError
 from olist_pipeline.infra import check_services, configure_environment, connect, ensure_mlflow_experiment, provision
@@ -46,10 +46,19 @@ class RunResult:
     model_version: int | None = None
     registry_version: str | None = None
     promotion: dict[str, Any] = field(default_factory=dict)
+    #: Answered from the record of an earlier identical run (see `reuse`): nothing ran, no new ZenML run.
+    reused: bool = False
 
     @property
     def promoted(self) -> bool:
         return bool(self.promotion.get("promoted"))
+
+    @property
+    def production_after(self) -> int | None:
+        """The ZenML version in production once this run's gate decided."""
+        if self.promoted:
+            return self.model_version
+        return self.promotion.get("champion_before")
 
 
 @dataclass
@@ -81,11 +90,16 @@ def make_run_name(spec: RunSpec) -> str:
     return f"{spec.tracking.run_name_prefix}-{spec.env}-{spec.model.name}-{stamp}"
 
 
-def _prepare(spec: RunSpec) -> tuple[str, list[str]]:
-    """Environment, data fingerprint (fails fast, before ZenML is imported), stack, experiment."""
+def _check_inputs(spec: RunSpec) -> str:
+    """Environment, services and the data fingerprint: fails fast, before ZenML is imported."""
     configure_environment(spec.stack)
     check_services(spec.stack)  # seconds, before ZenML/MLflow clients that retry for minutes
-    data_sha256 = fingerprint_dataset(spec.dataset.format, Path(spec.dataset.path), spec.dataset.sha256)
+    return fingerprint_dataset(spec.dataset.format, Path(spec.dataset.path), spec.dataset.sha256)
+
+
+def _prepare(spec: RunSpec, data_sha256: str | None = None) -> tuple[str, list[str]]:
+    """Inputs checked (unless already), stack provisioned, MLflow experiment created."""
+    data_sha256 = data_sha256 or _check_inputs(spec)
     actions = provision(spec.stack)
     ensure_mlflow_experiment(spec.stack, spec.tracking.experiment_name)
     logs.install()
@@ -98,9 +112,21 @@ def run_training(
     params: dict[str, str],
     overrides: list[str] | None = None,
     extra_tags: dict[str, str] | None = None,
+    allow_reuse: bool = True,
 ) -> RunResult:
-    """Run the training pipeline described by `spec` (train, evaluate, gate) and return its results."""
-    data_sha256, actions = _prepare(spec)
+    """Run the training pipeline described by `spec` (train, evaluate, gate) and return its results.
+
+    An identical earlier run (same config, data, code and libraries; champion unchanged) is answered
+    from its record without starting ZenML, unless `allow_reuse` or the spec turns that off.
+    """
+    data_sha256 = _check_inputs(spec)
+    reuse_key = None
+    if allow_reuse and spec.enable_cache and spec.pipeline.reuse_identical_run:
+        reuse_key = reuse.run_key(config_yaml, data_sha256)
+        earlier = _reusable(spec, reuse_key)
+        if earlier is not None:
+            return earlier
+    data_sha256, actions = _prepare(spec, data_sha256)
 
     from zenml import Model
     from zenml.client import Client
@@ -157,7 +183,7 @@ def run_training(
     run = Client().get_pipeline_run(response.id)
     steps = run.steps
     promotion = steps["promote"].outputs["promotion"][0].load()
-    return RunResult(
+    result = RunResult(
         run_name=run.name,
         zenml_run_id=str(run.id),
         status=str(run.status.value),
@@ -177,6 +203,21 @@ def run_training(
         registry_version=steps["train"].outputs["registry_version"][0].load(),
         promotion=promotion,
     )
+    if reuse_key is not None and result.status == "completed":
+        record = {k: v for k, v in asdict(result).items() if k not in ("stack_actions", "reused")}
+        reuse.save(spec.paths["state_dir"], reuse_key, {**record, "production_after": result.production_after})
+    return result
+
+
+def _reusable(spec: RunSpec, key: str) -> RunResult | None:
+    """The result of an earlier identical run whose records are all still in place, else None."""
+    if spec.stack.zenml_store is not None:  # a server's store: not checked from here, always run
+        return None
+    record = reuse.load(spec.paths["state_dir"], key)
+    if record is None or not reuse.still_valid(record, spec.stack.zenml_config_path, spec.stack.mlflow_tracking_uri):
+        return None
+    known = {f.name for f in fields(RunResult)}
+    return RunResult(**{k: v for k, v in record.items() if k in known}, reused=True)
 
 
 def run_deploy(spec: RunSpec) -> dict[str, Any]:

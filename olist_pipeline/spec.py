@@ -26,6 +26,11 @@ class PipelineSpec(_Spec):
     enable_artifact_metadata: bool = Field(True, description="ZenML: extract metadata from every artifact")
     enable_artifact_visualization: bool = Field(True, description="ZenML: render artifact previews for the dashboard")
     enable_step_logs: bool = Field(True, description="ZenML: store each step's log output")
+    reuse_identical_run: bool = Field(
+        True,
+        description="training/cd: answer a run identical to an earlier one (config, data, code, libraries, "
+        "champion) from its record, without a new ZenML run (olist_pipeline/reuse.py)",
+    )
 
 
 class DatasetSpec(_Spec):

@@ -42,7 +42,12 @@ def print_summary(result: RunResult, spec: RunSpec, console: Console | None = No
     console.print(f"data         {spec.dataset.path} sha256={result.data_sha256[:16]}")
     console.print(f"zenml run    {result.zenml_run_id} ({result.status})")
     console.print(f"mlflow run   {result.mlflow_run_id} in experiment {result.mlflow_experiment!r}")
-    if set(result.executed_steps) - set(NEVER_CACHED):
+    if result.reused:
+        console.print(
+            "cached steps all (identical to an earlier run with the same champion: its results, nothing re-ran, "
+            "no new ZenML run; pipeline.reuse_identical_run=false to record one)"
+        )
+    elif set(result.executed_steps) - set(NEVER_CACHED):
         cached = ", ".join(result.cached_steps) or "none"
         console.print(f"cached steps {cached}")
     else:

@@ -114,12 +114,39 @@ def test_zenml_records_step_parameters(first_run, zenml_client):
     assert page.count("data:image/png;base64,") == 4
 
 
-def test_identical_second_run_is_fully_cached(first_run, state_dir):
+def test_identical_second_run_is_answered_from_the_first(first_run, state_dir, zenml_client):
+    runs_before = zenml_client.list_pipeline_runs().total
     again = cli("+env=dev", state_dir=state_dir)
     assert again.returncode == 0, again.stderr[-3000:]
+    assert "identical to an earlier run" in again.stdout and _cached(again.stdout) == CACHEABLE
+    for label in ("zenml run", "mlflow run", "model version"):
+        assert _field(again.stdout, label) == _field(first_run.stdout, label)
+    assert zenml_client.list_pipeline_runs().total == runs_before  # no new ZenML run, no new version
+
+
+def test_identical_run_without_reuse_is_fully_cached_by_zenml(first_run, state_dir):
+    again = cli("+env=dev", "pipeline.reuse_identical_run=false", state_dir=state_dir)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "identical to an earlier run" not in again.stdout
     assert _cached(again.stdout) == CACHEABLE
-    # results are those of the run that computed them
+    # results are those of the run that computed them; a new ZenML run records the re-run
     assert _field(again.stdout, "mlflow run") == _field(first_run.stdout, "mlflow run")
+    assert _field(again.stdout, "zenml run") != _field(first_run.stdout, "zenml run")
+
+
+def test_identical_run_after_the_champion_changed_runs_the_gate_again(first_run, state_dir, zenml_client):
+    name = "olist_review_score_dev"
+    production = zenml_client.get_model_version(name, "production")
+    zenml_client.update_model_version(name, production.id, stage="archived")  # e.g. a person demoted it
+    again = cli("+env=dev", state_dir=state_dir)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "identical to an earlier run" not in again.stdout  # the gate's input changed: ZenML runs
+    assert _cached(again.stdout) == CACHEABLE
+    assert re.search(r"^promotion\s+promoted: .*no production model yet", again.stdout, re.M), again.stdout
+    # and the new outcome is what an identical run now answers with
+    third = cli("+env=dev", state_dir=state_dir)
+    assert "identical to an earlier run" in third.stdout
+    assert _field(third.stdout, "zenml run") == _field(again.stdout, "zenml run")
 
 
 def test_changing_only_the_model_reuses_the_data_steps(first_run, state_dir, mlflow_client):
