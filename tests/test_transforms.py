@@ -121,6 +121,17 @@ def test_grouped_split_keeps_orders_whole(orders):
     pd.testing.assert_series_equal(labels, partition(orders, "grouped", test_size=0.25, validation_size=0.2, seed=1))
 
 
+def test_grouped_split_is_scikit_learns_split_of_the_order_ids(orders):
+    """Grouping by integer codes is an optimisation: the same rows land on each side as when
+    GroupShuffleSplit groups the order ids themselves (so metrics are unchanged for the same seed)."""
+    from sklearn.model_selection import GroupShuffleSplit
+
+    labels = partition(orders, "grouped", test_size=0.25, seed=5)
+    splitter = GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=5)
+    _, test_idx = next(splitter.split(np.zeros(len(orders)), groups=orders["order_id"].to_numpy()))
+    assert set(np.flatnonzero((labels == "test").to_numpy())) == set(test_idx)
+
+
 def test_random_split_leaks_orders(orders):
     labels = partition(orders, "random", test_size=0.5, seed=1)
     sides = orders.groupby("order_id").apply(lambda g: labels.loc[g.index].nunique(), include_groups=False)

@@ -12,12 +12,13 @@ from zenml import log_metadata, step
 from olist_pipeline.cleaning import clean as clean_rows
 from olist_pipeline.data import loaders
 from olist_pipeline.data.schema import validate_merged
+from olist_pipeline.materializers import ParquetMaterializer
 from olist_pipeline.spec import CleaningSpec, DatasetSpec
 
 logger = logging.getLogger(__name__)
 
 
-@step
+@step(output_materializers=ParquetMaterializer)
 def ingest(dataset: DatasetSpec, data_sha256: str) -> Annotated[pd.DataFrame, "raw_orders"]:
     """Read the input as the merged table. `data_sha256` (the input's fingerprint) is a parameter so
     that changed bytes under the same path invalidate the cache; the step re-checks it."""
@@ -28,7 +29,7 @@ def ingest(dataset: DatasetSpec, data_sha256: str) -> Annotated[pd.DataFrame, "r
     return df
 
 
-@step
+@step(output_materializers=ParquetMaterializer)
 def validate(
     raw_orders: pd.DataFrame, source: str, require_target: bool = True
 ) -> Annotated[pd.DataFrame, "validated_orders"]:
@@ -41,7 +42,7 @@ def validate(
     return df
 
 
-@step
+@step(output_materializers=ParquetMaterializer)
 def clean(
     validated_orders: pd.DataFrame, cleaning: CleaningSpec, feature_columns: list[str], target: str
 ) -> Annotated[pd.DataFrame, "clean_orders"]:

@@ -8,10 +8,13 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from olist_pipeline.features import input_columns, select_inputs
+from olist_pipeline.materializers import ParquetMaterializer
 from olist_pipeline.spec import FeaturesSpec
 
 
-@step
+# One entry per output, in order: given one class for several outputs, ZenML 0.98 lists them in set
+# order, which varies between processes and enters the step's cache key (an identical run missed).
+@step(output_materializers={"model_input": ParquetMaterializer, "target": ParquetMaterializer})
 def build_features(
     clean_orders: pd.DataFrame, features: FeaturesSpec, target: str, split_columns: list[str]
 ) -> tuple[Annotated[pd.DataFrame, "model_input"], Annotated[pd.Series, "target"]]:

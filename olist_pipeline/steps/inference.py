@@ -9,10 +9,11 @@ from zenml import log_metadata, step
 from zenml.client import Client
 
 from olist_pipeline.inference import predictions_frame
+from olist_pipeline.materializers import ParquetMaterializer
 from olist_pipeline.registry import as_ref
 
 
-@step
+@step(output_materializers=ParquetMaterializer)
 def predict(orders: pd.DataFrame, model_name: str, model_version: int) -> Annotated[pd.DataFrame, "predictions"]:
     """Load the model artifact of `model_name` version `model_version` and score every row."""
     version = Client().get_model_version(model_name, model_version)

@@ -7,12 +7,13 @@ from typing import Annotated
 import pandas as pd
 from zenml import log_metadata, step
 
+from olist_pipeline.materializers import ParquetMaterializer
 from olist_pipeline.splits import partition
 from olist_pipeline.spec import SplitSpec
 
 
 # ZenML's Series metadata is mean/std/min/max, meaningless for labels; rows per side are logged instead.
-@step(enable_artifact_metadata=False)
+@step(enable_artifact_metadata=False, output_materializers=ParquetMaterializer)
 def split(model_input: pd.DataFrame, split: SplitSpec) -> Annotated[pd.Series, "partition"]:
     """Label rows with the configured strategy."""
     labels = partition(
