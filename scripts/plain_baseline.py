@@ -2,7 +2,10 @@
 model and metrics as `python -m olist_pipeline`, but no Hydra, ZenML or MLflow. The benchmark's
 yardstick for framework overhead.
 
-    python scripts/plain_baseline.py --data data/olist_sample.csv.gz
+    python scripts/plain_baseline.py --data data/olist_sample.csv.gz [--timings phases.json]
+
+`--timings` writes the seconds of each phase, named after the pipeline step doing the same work, so
+`scripts/bench.py` can split each step's time into its own work and the framework's.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -34,25 +39,43 @@ def _yaml(path: str) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="data/olist_sample.csv.gz")
+    parser.add_argument("--timings", help="write each phase's seconds (keyed by pipeline step) to this JSON file")
     args = parser.parse_args()
+    seconds: dict[str, float] = {}
+
+    @contextmanager
+    def phase(step: str):
+        started = time.perf_counter()
+        yield
+        seconds[step] = seconds.get(step, 0.0) + time.perf_counter() - started
+
     features = _yaml("conf/features/delivery.yaml")
     model_conf = _yaml("conf/model/hist_gradient_boosting.yaml")
     params = {k: (SEED if v == "${seed}" else v) for k, v in model_conf.items() if k not in ("name", "_target_")}
     numeric, derived, categorical = features["numeric"], features["derived"], features["categorical"]
 
-    df = pd.read_csv(Path(args.data), low_memory=False)
-    df, _ = validate_merged(df)
+    with phase("ingest"):
+        df = pd.read_csv(Path(args.data), low_memory=False)
+    with phase("validate"):
+        df, _ = validate_merged(df)
     columns = input_columns(numeric, derived, categorical)
-    df, _ = clean(df, "impute_median", columns, "review_score")
-    X, y = df[columns], df["review_score"].astype(float)
-    labels = partition(X, "grouped", test_size=0.2, seed=SEED)
-    model = build_model(
-        build_preprocessor(numeric, derived, categorical),
-        build_estimator(model_conf["_target_"], params),
-    )
-    model.fit(X[labels == TRAIN], y[labels == TRAIN])
-    metrics = regression_metrics(y[labels == TEST].to_numpy(), model.predict(X[labels == TEST]))
+    with phase("clean"):
+        df, _ = clean(df, "impute_median", columns, "review_score")
+    with phase("build_features"):
+        X, y = df[columns], df["review_score"].astype(float)
+    with phase("split"):
+        labels = partition(X, "grouped", test_size=0.2, seed=SEED)
+    with phase("train"):
+        model = build_model(
+            build_preprocessor(numeric, derived, categorical),
+            build_estimator(model_conf["_target_"], params),
+        )
+        model.fit(X[labels == TRAIN], y[labels == TRAIN])
+    with phase("evaluate"):
+        metrics = regression_metrics(y[labels == TEST].to_numpy(), model.predict(X[labels == TEST]))
     print(json.dumps(metrics))
+    if args.timings:
+        Path(args.timings).write_text(json.dumps(seconds))
     return 0
 
 

@@ -1,0 +1,59 @@
+"""scripts/bench.py: its section of BENCHMARKS.md, and one real round of its measurements."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from olist_pipeline.data.synthetic import generate_merged
+from olist_pipeline.paths import PROJECT_ROOT
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_section_replaced_between_its_markers_only():
+    bench = _script("bench")
+    text = "# Benchmarks\n\nintro\n<!-- a:start -->\nold\n<!-- a:end -->\n<!-- b:start -->\nkeep\n<!-- b:end -->\n"
+    new = bench.replace_section(text, "<!-- a:start -->\nnew\n<!-- a:end -->", "<!-- a:start -->", "<!-- a:end -->")
+    assert "new" in new and "old" not in new and "keep" in new and "intro" in new
+    added = bench.replace_section("# Benchmarks\n", "<!-- c:start -->\nc\n<!-- c:end -->", "<!-- c:start -->", "<!-- c:end -->")
+    assert added.endswith("<!-- c:start -->\nc\n<!-- c:end -->\n")
+
+
+@pytest.mark.slow
+def test_plain_script_times_each_phase_under_the_pipeline_step_names(tmp_path):
+    bench = _script("bench")
+    timings = tmp_path / "phases.json"
+    subprocess.run(
+        [sys.executable, "scripts/plain_baseline.py", "--timings", str(timings)], cwd=PROJECT_ROOT, check=True, capture_output=True
+    )
+    phases = json.loads(timings.read_text())
+    assert set(phases) == set(bench.STEPS) - {"promote"}  # the plain script has no gate
+    assert all(v >= 0 for v in phases.values()) and phases["train"] > 0
+
+
+@pytest.mark.slow
+def test_one_round_measures_every_kind_and_splits_the_steps(tmp_path):
+    bench = _script("bench")
+    data = tmp_path / "orders.csv"
+    generate_merged(400, seed=3).to_csv(data, index=False)
+    env = {**__import__("os").environ, "ZENML_ANALYTICS_OPT_IN": "false"}
+    result = bench.bench_size(data, 1, tmp_path, env)
+    medians = result["medians"]
+    assert set(medians) == set(bench.KINDS)
+    assert all(wall > 0 and rss > 0 for wall, rss in medians.values())
+    # answered from the record: no ZenML start-up, so well under the cold run
+    assert medians["identical re-run"][0] < medians["pipeline cold"][0] / 2
+    steps = result["steps"]
+    assert set(steps) == {*bench.STEPS, "run"} and steps["run"] >= sum(steps[s] for s in bench.STEPS) * 0.9
+    lines = bench.step_table("tiny", result)
+    assert any(line.startswith("| train |") for line in lines)
