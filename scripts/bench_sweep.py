@@ -1,0 +1,245 @@
+"""Wall time of a 4-job sweep: Hydra's sequential launcher vs the joblib launcher with 2 workers.
+
+Every sweep is a whole `python -m olist_pipeline -m ...` process in a fresh temporary state dir (cold
+stores, nothing cached), variants alternate within each repeat, and the median is reported, at two data
+sizes: the embedded sample and a larger synthetic file from the project's generator (written to a
+temporary dir, removed afterwards). From each sweep's ZenML store it also reads where the time went: the
+time before the first job's pipeline run started (imports, stack set-up, worker start-up), each job's run,
+and whether its data steps (ingest..split) were computed or came from the cache.
+Writes its section of BENCHMARKS.md between the `bench-sweep` markers (the rest is left alone).
+
+    python scripts/bench_sweep.py [--repeats 3] [--large-orders 80000] [--variants sequential,joblib2]
+                                  [--sizes sample,large] [--no-write]
+
+The sweep: 4 learning rates of the default model (hist_gradient_boosting), `evaluation.report=false`.
+Jobs of equal size (so 2 workers can split them evenly; a sweep over different models mixes 1 s and 30 s
+fits, and the slowest one bounds the parallel run), the default model, and the one whose OpenMP threads
+compete with a parallel worker's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+BENCHMARKS = ROOT / "BENCHMARKS.md"
+START, END = "<!-- bench-sweep:start -->", "<!-- bench-sweep:end -->"
+SAMPLE = ROOT / "data" / "olist_sample.csv.gz"
+SWEEP = ["model.learning_rate=0.03,0.05,0.1,0.2"]
+COMMON = ["+env=dev", "evaluation.report=false"]
+DATA_STEPS = ("ingest", "validate", "clean", "build_features", "split")
+
+JOBLIB2 = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+#: name -> (label, extra overrides)
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "sequential": ("sequential (basic launcher)", []),
+    "sequential_omp1": ("sequential, OMP_NUM_THREADS=1", ["env:OMP_NUM_THREADS=1"]),
+    "joblib2_plain": ("joblib, 2 workers", JOBLIB2),
+    "joblib2_warm": ("joblib, 2 workers, data warm-up", [*JOBLIB2, "+hydra.callbacks.sweep.warm_data_steps=true"]),
+    "joblib2_prestart": ("joblib, 2 workers, pre-started workers", [*JOBLIB2, "+hydra.callbacks.sweep.prestart_workers=true"]),
+    "joblib2": (
+        "joblib, 2 workers, data warm-up + pre-started workers",
+        [*JOBLIB2, "+hydra.callbacks.sweep.warm_data_steps=true", "+hydra.callbacks.sweep.prestart_workers=true"],
+    ),
+}
+
+
+def run_sweep(state: Path, data: Path, overrides: list[str], timeout: float = 3600) -> dict[str, Any]:
+    """One whole sweep process; returns its wall time and the timeline read from its ZenML store."""
+    env = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false", "COLUMNS": "200"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("HYDRA_FULL_ERROR", None)
+    env.update(o.removeprefix("env:").split("=", 1) for o in overrides if o.startswith("env:"))  # type: ignore[misc]
+    overrides = [o for o in overrides if not o.startswith("env:")]
+    args = [
+        sys.executable, "-m", "olist_pipeline", "-m", *COMMON, f"paths.state_dir={state}",
+        f"hydra.sweep.dir={state / 'multirun'}", f"dataset.path={data}", *SWEEP, *overrides,
+    ]  # fmt: skip
+    load = os.getloadavg()[0]
+    started_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    started = time.perf_counter()
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"sweep failed ({result.returncode}): {(result.stdout + result.stderr)[-3000:]}")
+    return {"wall": wall, "load": load, **timeline(state, started_at, wall)}
+
+
+def timeline(state: Path, started_at: dt.datetime, wall: float) -> dict[str, Any]:
+    """Per job (training pipeline run): start and end (s after the process started), data steps cached?"""
+    db = state / "zenml" / "local_stores" / "default_zen_store" / "zenml.db"
+    with sqlite3.connect(db) as conn:
+        runs = conn.execute(
+            "select id, name, start_time, end_time from pipeline_run where name like 'olist-dev-%' order by start_time"
+        ).fetchall()
+        jobs = []
+        for run_id, name, start, end in runs:
+            steps = dict(conn.execute("select name, status from step_run where pipeline_run_id = ?", (run_id,)).fetchall())
+            fit = conn.execute(
+                "select start_time, end_time from step_run where pipeline_run_id = ? and name = 'train'", (run_id,)
+            ).fetchone()
+            jobs.append({
+                "name": name,
+                "start": _seconds(start, started_at), "end": _seconds(end, started_at),
+                "train_step": _seconds(fit[1], started_at) - _seconds(fit[0], started_at) if fit else float("nan"),
+                "data_cached": all(steps.get(s) == "cached" for s in DATA_STEPS),
+            })  # fmt: skip
+        warm = conn.execute("select start_time, end_time from pipeline_run where name like '%-sweep-data-%'").fetchone()
+    with sqlite3.connect(state / "mlflow" / "mlflow.db") as conn:
+        parent = conn.execute(
+            "select r.start_time from runs r join tags t on t.run_uuid = r.run_uuid "
+            "where t.key = 'olist.sweep' and t.value = 'parent'"
+        ).fetchone()
+    out: dict[str, Any] = {"jobs": jobs}
+    if parent:  # the callback's set-up ends with the parent run (before the data warm-up, if any)
+        out["parent_run"] = parent[0] / 1000 - started_at.replace(tzinfo=dt.timezone.utc).timestamp()
+    if jobs:
+        out["first_job_start"] = min(j["start"] for j in jobs)
+        out["after_last_job"] = wall - max(j["end"] for j in jobs)
+        out["mean_job"] = statistics.fmean(j["end"] - j["start"] for j in jobs)
+        out["data_computed"] = sum(not j["data_cached"] for j in jobs)
+    if warm:
+        out["warmup"] = (_seconds(warm[0], started_at), _seconds(warm[1], started_at))
+    return out
+
+
+def _seconds(timestamp: str | None, origin: dt.datetime) -> float:
+    if not timestamp:
+        return float("nan")
+    return (dt.datetime.fromisoformat(timestamp) - origin).total_seconds()
+
+
+def make_large(orders: int, directory: Path) -> tuple[Path, int]:
+    """A synthetic merged table of `orders` orders (about 1.25 rows per order) as CSV in `directory`."""
+    from olist_pipeline.data.synthetic import generate_merged
+
+    frame = generate_merged(orders, seed=7)
+    path = directory / f"synthetic_{orders}_orders.csv"
+    frame.to_csv(path, index=False)
+    return path, len(frame)
+
+
+def environment_line() -> str:
+    from importlib.metadata import version
+
+    names = ("zenml", "mlflow", "hydra-core", "hydra-joblib-launcher", "joblib", "scikit-learn")
+    versions = ", ".join(f"{n} {version(n)}" for n in names)
+    return (
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
+        f"Versions: {versions}. Measured {dt.date.today().isoformat()}."
+    )
+
+
+def render(sizes: list[dict[str, Any]], repeats: int, env_line: str, notes: list[str] | None = None) -> str:
+    lines = [
+        "## Sweep: sequential vs 2 joblib workers (`scripts/bench_sweep.py`)",
+        "",
+        f"`python -m olist_pipeline -m {' '.join(COMMON)} {' '.join(SWEEP)}` (4 jobs), whole process, a fresh "
+        f"state dir per sweep (nothing cached), variants alternating, median of {repeats}. "
+        "*Before jobs*: process start until the first job's pipeline run starts (imports, stack set-up, MLflow "
+        "parent run, data warm-up, worker start-up). *Job*: one training pipeline run. *Data computed*: jobs "
+        "that computed ingest..split instead of taking them from the cache.",
+        "",
+        env_line,
+        "",
+        "| data | launcher | wall (s, median) | runs (s) | speedup | before jobs (s) | job (s, mean) | "
+        "train step (s, mean) | data computed | load avg at start |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for size in sizes:
+        base = None
+        for label, runs in size["variants"]:
+            walls = [r["wall"] for r in runs]
+            median = statistics.median(walls)
+            base = median if base is None else base
+            pick = min(runs, key=lambda r: abs(r["wall"] - median))  # the run closest to the median
+            trains = [j["train_step"] for j in pick.get("jobs", [])]
+            loads = ", ".join(f"{r['load']:.1f}" for r in runs)
+            lines.append(
+                f"| {size['label']} | {label} | {median:.1f} | {', '.join(f'{w:.1f}' for w in walls)} | "
+                f"{base / median:.2f}x | {pick.get('first_job_start', float('nan')):.1f} | "
+                f"{pick.get('mean_job', float('nan')):.1f} | {statistics.fmean(trains) if trains else float('nan'):.1f} | "
+                f"{pick.get('data_computed', '?')}/4 | {loads} |"
+            )
+    if notes:
+        lines += ["", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str, path: Path = BENCHMARKS) -> None:
+    """Replace what is between the markers (appended at the end of the file when absent)."""
+    current = path.read_text() if path.exists() else ""
+    block = f"{START}\n{text}{END}\n"
+    if START in current and END in current:
+        head, rest = current.split(START, 1)
+        new = head + block + rest.split(END, 1)[1].lstrip("\n")
+    else:
+        new = current.rstrip("\n") + ("\n\n" if current else "") + block
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(new)
+    tmp.replace(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--variants", default="sequential,joblib2_plain,joblib2", help=f"comma-separated, of {','.join(VARIANTS)}")
+    parser.add_argument("--sizes", default="sample,large", help="sample and/or large")
+    parser.add_argument("--large-orders", type=int, default=80_000, help="orders in the large synthetic file (~1.25 rows each)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
+    parser.add_argument("--notes", type=Path, help="a markdown file appended to the section (the analysis)")
+    args = parser.parse_args(argv)
+    names = args.variants.split(",")
+    env_line = environment_line()
+    work = Path(tempfile.mkdtemp(prefix="olist_bench_sweep_"))
+    sizes: list[dict[str, Any]] = []
+    try:
+        for size in args.sizes.split(","):
+            if size == "sample":
+                data, label = SAMPLE, "embedded sample (5,027 rows)"
+            else:
+                data, rows = make_large(args.large_orders, work)
+                label = f"synthetic, {rows:,} rows"
+            results: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+            for repeat in range(args.repeats):
+                order = names if repeat % 2 == 0 else names[::-1]  # alternate who goes first
+                for name in order:
+                    state = work / f"{size}-{name}-{repeat}"
+                    run = run_sweep(state, data, VARIANTS[name][1])
+                    results[name].append(run)
+                    shutil.rmtree(state, ignore_errors=True)
+                    print(f"{label} {name} repeat {repeat}: {run['wall']:.1f} s (load {run['load']:.1f}, "
+                          f"before jobs {run.get('first_job_start', float('nan')):.1f} s, "
+                          f"data computed {run.get('data_computed')}/4)", file=sys.stderr, flush=True)  # fmt: skip
+                    print(f"    parent run at {run.get('parent_run', float('nan')):.1f} s, data warm-up "
+                          f"{run.get('warmup')}, jobs (start-end s, data cached): "
+                          + "; ".join(f"{j['start']:.1f}-{j['end']:.1f} {j['data_cached']}" for j in run.get("jobs", [])),
+                          file=sys.stderr, flush=True)  # fmt: skip
+            sizes.append({"label": label, "variants": [(VARIANTS[n][0], results[n]) for n in names]})
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    notes = [args.notes.read_text().rstrip("\n")] if args.notes else None
+    text = render(sizes, args.repeats, env_line, notes)
+    print(text)
+    if not args.no_write:
+        write_section(text)
+        print(f"wrote the sweep section of {BENCHMARKS}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
