@@ -8,7 +8,7 @@ stop the server (`pipeline=undeploy`) and remove the state dir, also when someth
 Writes its section of BENCHMARKS.md between the `bench-serving` markers (the rest is left alone).
 
     python scripts/bench_serving.py [--requests 500] [--warmup 20] [--batch-rows 1000] [--batch-requests 20]
-                                    [--oneshot 100] [--no-write] [--profile]
+                                    [--oneshot 100] [--profile 200] [--no-write]
 
 A single request carries one order with one row (the common case: the model derives order-level
 features from the rows of one order, so a request must carry all rows of its orders).
@@ -223,28 +223,55 @@ def measure(
     return results
 
 
-def profile(pid: int, url: str, single: bytes, requests: int, out: Path) -> str:
-    """py-spy samples of the server's process tree while it answers `requests` one-row requests."""
-    py_spy = shutil.which("py-spy")
-    if py_spy is None:
-        return "py-spy not installed (pip install py-spy): no profile"
-    host, port = url.removeprefix("http://").split(":")
-    recorder = subprocess.Popen(
-        [py_spy, "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "500",
-         "--output", str(out), "--duration", "120", "--nonblocking"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        time.sleep(2.0)
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+#: (label, file suffix, function) of the parts of one request worth naming in the profile.
+PROFILED_PARTS = [
+    ("JSON body -> DataFrame (MLflow)", "scoring_server/__init__.py", "infer_and_parse_data"),
+    ("signature enforcement (MLflow)", "mlflow/models/utils.py", "_enforce_schema"),
+    ("order features (olist_pipeline.features.OrderFeatures.transform)", "olist_pipeline/features.py", "transform"),
+    ("preprocessing (ColumnTransformer: impute, encode)", "compose/_column_transformer.py", "transform"),
+    ("estimator predict (HistGradientBoostingRegressor)", "_hist_gradient_boosting/gradient_boosting.py", "predict"),
+]
+
+
+def profile(model_uri: str, single: bytes, requests: int, threads: int | None = 1) -> list[str]:
+    """cProfile of the scoring server's request handler in this process: where one request's time goes.
+
+    Calls `mlflow.pyfunc.scoring_server.invocations` (what the server runs per request, minus HTTP)
+    on the served model; `threads` limits OpenMP/BLAS threads as OMP_NUM_THREADS would.
+    """
+    import cProfile
+    import pstats
+
+    import mlflow.pyfunc
+    from mlflow.pyfunc import scoring_server
+    from threadpoolctl import threadpool_limits
+
+    model = mlflow.pyfunc.load_model(model_uri)
+    schema = model.metadata.get_input_schema()
+    body = single.decode()
+    with threadpool_limits(threads):
+        for _ in range(20):
+            scoring_server.invocations(body, "application/json", model, schema)
+        started = time.perf_counter()
         for _ in range(requests):
-            _post(conn, single, 1)
-        conn.close()
-    finally:
-        recorder.send_signal(2)  # SIGINT: py-spy writes what it has
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            recorder.wait(timeout=30)
-    return f"py-spy raw profile: {out}"
+            scoring_server.invocations(body, "application/json", model, schema)
+        plain_ms = (time.perf_counter() - started) * 1000 / requests
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(requests):
+            scoring_server.invocations(body, "application/json", model, schema)
+        profiler.disable()
+    stats = pstats.Stats(profiler).stats  # {(file, line, function): (cc, nc, tottime, cumtime, callers)}
+    total = sum(v[3] for k, v in stats.items() if k[2] == "invocations" and k[0].endswith("scoring_server/__init__.py"))
+    lines = [
+        f"Where a one-row request's time goes (cProfile of MLflow's `invocations` handler in-process, {requests} "
+        f"requests, {threads or 'default'} OpenMP thread(s); {plain_ms:.1f} ms per request unprofiled, HTTP excluded):",
+        "",
+    ]
+    for label, suffix, function in PROFILED_PARTS:
+        cum = max((v[3] for k, v in stats.items() if k[2] == function and k[0].endswith(suffix)), default=0.0)
+        lines.append(f"- {label}: {100 * cum / total:.0f} %")
+    return lines
 
 
 # --- report -----------------------------------------------------------------------------------------
@@ -305,6 +332,16 @@ def render(variants: list[tuple[str, dict[str, Any]]], env_line: str, setup: dic
         f"Target p50 < {target_ms:g} ms for one row: {'met' if default < target_ms else 'not met'} by the server "
         f"as deployed ({default:.1f} ms)" + (f"; best variant {best:.1f} ms." if len(variants) > 1 else "."),
     ]
+    labels = dict(variants)
+    if "as deployed" in labels and "OMP_NUM_THREADS=1" in labels:
+        d, o = labels["as deployed"], labels["OMP_NUM_THREADS=1"]
+        lines.append(
+            f"OMP_NUM_THREADS=1 in the server's environment: server CPU per one-row request "
+            f"{d['persistent']['cpu_ms']:.1f} -> {o['persistent']['cpu_ms']:.1f} ms, batch "
+            f"{d['batch']['rows_per_s']:,.0f} -> {o['batch']['rows_per_s']:,.0f} rows/s. HistGradientBoosting's "
+            "predict opens one OpenMP parallel region per tree (300 per request); for a few rows the second "
+            "thread only adds synchronisation, and its spin-waiting burns CPU that other work on the machine needs."
+        )
     if setup:
         lines.append("Set-up, not part of the figures: " + ", ".join(f"{k} {v:.0f} s" for k, v in setup.items()) + ".")
     if notes:
@@ -342,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-rows", type=int, default=1000)
     parser.add_argument("--batch-requests", type=int, default=20)
     parser.add_argument("--variants", default="default,omp1", help=f"comma-separated, of {','.join(VARIANTS)}")
-    parser.add_argument("--profile", action="store_true", help="also record a py-spy profile of the first variant")
+    parser.add_argument("--profile", type=int, default=200, help="one-row requests profiled in-process (0: skip)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
     env_line = environment_line()
@@ -362,11 +399,9 @@ def main(argv: list[str] | None = None) -> int:
                     oneshot=args.oneshot, batch_requests=args.batch_requests, pid=deployment.pid,
                 )  # fmt: skip
                 measured.append((label, results))
-                if args.profile and len(measured) == 1:
-                    out = Path(tempfile.gettempdir()) / f"bench_serving_{dt.datetime.now():%H%M%S}.pyspy.txt"
-                    print(profile(deployment.pid, deployment.url, single, args.requests, out), file=sys.stderr)
+        notes = profile(deployment.model_uri, single, args.profile) if args.profile else []
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    text = render(measured, f"{env_line} Load average at the end: {load}.", setup)
+    text = render(measured, f"{env_line} Load average at the end: {load}.", setup, notes)
     print(text)
     if not args.no_write:
         write_section(text)
