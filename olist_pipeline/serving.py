@@ -153,6 +153,7 @@ def start(
     workers: int,
     state_dir: Path,
     timeout: float,
+    threads: int = 1,
 ) -> Server:
     """Start `mlflow models serve` for `model_uri` and wait until `/health` answers.
 
@@ -169,6 +170,10 @@ def start(
     env = dict(os.environ)
     # The scoring server starts `uvicorn` by name: this interpreter's bin directory must be on PATH.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    # Threads per worker for the model's native code (OpenMP in HistGradientBoosting, BLAS). A small
+    # request gains nothing from more than one; its threads synchronise once per tree and spin.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[variable] = str(threads)
     command = [
         sys.executable, "-m", "mlflow", "models", "serve", "--model-uri", model_uri, "--env-manager", "local",
         "--host", host, "--port", str(port), "--workers", str(workers),
@@ -209,7 +214,7 @@ def start(
 
 def replace(
     *, model_uri: str, model_name: str, model_version: int, registry_version: str, host: str, port: int,
-    workers: int, state_dir: Path, timeout: float,
+    workers: int, state_dir: Path, timeout: float, threads: int = 1,
 ) -> tuple[Server, Server | None]:
     """Serve `model_uri` instead of whatever serves `model_name` now. Returns (new, previous).
 
@@ -220,7 +225,7 @@ def replace(
         server = start(
             model_uri=model_uri, model_name=model_name, model_version=model_version,
             registry_version=registry_version, host=host, port=port, workers=workers, state_dir=state_dir,
-            timeout=timeout,
+            timeout=timeout, threads=threads,
         )  # fmt: skip
     except ServiceError:
         if previous is not None:
@@ -228,7 +233,7 @@ def replace(
                 start(
                     model_uri=previous.model_uri, model_name=model_name, model_version=previous.model_version,
                     registry_version=previous.registry_version, host=host, port=port, workers=workers,
-                    state_dir=state_dir, timeout=timeout,
+                    state_dir=state_dir, timeout=timeout, threads=threads,
                 )  # fmt: skip
         raise
     return server, previous

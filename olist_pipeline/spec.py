@@ -242,6 +242,9 @@ class ServingSpec(_Spec):
     host: str = "127.0.0.1"
     port: int = Field(5055, ge=1, le=65535)
     workers: int = Field(1, ge=1)
+    threads_per_worker: int = Field(
+        1, ge=1, description="OMP/BLAS threads of each worker: more workers, not threads, for concurrent requests"
+    )
     start_timeout_s: float = Field(180, gt=0)
     state_dir: str
 

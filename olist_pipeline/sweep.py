@@ -5,10 +5,6 @@
   (parallel launchers must not race to create the stores), creates the parent run with
   `MlflowClient.create_run` and writes its id to `<sweep dir>/sweep.json` (launcher workers on other
   processes or nodes read it there; environment variables would not reach Ray/SLURM workers);
-  Opt-in (`+hydra.callbacks.sweep.warm_data_steps=true`): with a parallel launcher, run the data steps
-  (ingest..split) once, so that every job takes them from ZenML's cache instead of several workers
-  computing them at the same time; (`prestart_workers=true`) start the joblib workers at once so that
-  their imports overlap with this set-up;
 - each job (cli.dispatch) runs under it as a child run and appends its row to `<sweep dir>/jobs.jsonl`;
 - `on_multirun_end` (driver): ranks the rows, prints the table, writes `summary.csv` / `summary.md`,
   logs them and a comparison plot to the parent run, closes it, and exits non-zero if a job failed.
@@ -23,8 +19,6 @@ import datetime as dt
 import fcntl
 import json
 import math
-import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +30,6 @@ JOBS_FILE = "jobs.jsonl"
 COLUMNS = ["rank", "job", "overrides", "status", "rmse", "mae", "r2", "fit_s", "mlflow_run", "error"]
 CSV_COLUMNS = [*COLUMNS, "zenml_run", "all_overrides"]
 LOWER_IS_BETTER = {"mse", "rmse", "mae"}
-#: Config keys the data steps (ingest..split) depend on: a sweep over any of them has no shared data steps.
-DATA_KEYS = {"dataset", "cleaning", "features", "split", "seed", "paths", "env", "experiment", "enable_cache"}
-JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
 
 def read_sweep(sweep_dir: Path) -> dict[str, Any]:
@@ -116,22 +107,10 @@ def _job_config(config: DictConfig) -> DictConfig:
 class SweepCallback(Callback):
     """Parent MLflow run, shared set-up before the jobs, and the ranked summary after them."""
 
-    def __init__(
-        self,
-        enabled: bool = True,
-        experiment_dir: str | None = None,
-        best_experiment: str | None = None,
-        warm_data_steps: bool = False,
-        prestart_workers: bool = False,
-    ) -> None:
-        """`warm_data_steps`: with a parallel launcher, run ingest..split once before the jobs.
-        `prestart_workers`: with the joblib launcher, start its workers (imports) during the set-up.
-        Both off by default: on the 2-core machine of BENCHMARKS.md neither made a 4-job sweep faster."""
+    def __init__(self, enabled: bool = True, experiment_dir: str | None = None, best_experiment: str | None = None) -> None:
         self.enabled = enabled
         self.experiment_dir = Path(experiment_dir) if experiment_dir else None
         self.best_experiment = best_experiment
-        self.warm_data_steps = warm_data_steps
-        self.prestart_workers = prestart_workers
         self._sweep_dir: Path | None = None
         self._choices: dict[str, str] = {}
         self._finished = False
@@ -146,19 +125,9 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         spec, _, _ = compose_spec(_job_config(config))
-        configure_environment(spec.stack)  # before workers start: they inherit this environment
-        launcher = str(config.hydra.launcher.get("_target_", ""))
-        workers = _prestart_joblib_workers(config) if self.prestart_workers and launcher == JOBLIB_LAUNCHER else None
+        configure_environment(spec.stack)
         provision(spec.stack)
         experiment_id = ensure_mlflow_experiment(spec.stack, spec.tracking.experiment_name)
-        parallel = "BasicLauncher" not in launcher
-        if self.warm_data_steps and parallel and spec.pipeline.name == "training" and spec.enable_cache and not _sweeps_data_keys(config):
-            # Only a head start: if the data steps fail here (bad input), every job still runs them and
-            # reports the error itself, as without the warm-up.
-            with contextlib.suppress(Exception):
-                _warm_data_steps(spec)
-        if workers is not None:
-            workers.join()  # the workers have imported what a job needs; the launcher reuses them
         client = mlflow_client()
         overrides = list(config.hydra.overrides.task)
         parent = client.create_run(
@@ -229,102 +198,6 @@ class SweepCallback(Callback):
             f"best         {path} (python -m olist_pipeline experiment={self.best_experiment})"
         )
         return path
-
-
-def _sweeps_data_keys(config: DictConfig) -> list[str]:
-    """The keys the sweep varies that the data steps depend on (task sweep overrides, sweeper params)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    keys = [
-        o.key_or_group
-        for o in OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
-        if o.is_sweep_override()
-    ]
-    keys += [str(k) for k in (config.hydra.sweeper.get("params") or {})]
-    return [k for k in keys if k.lstrip("+~").split(".")[0].split("/")[0] in DATA_KEYS]
-
-
-def _warm_data_steps(spec: Any) -> None:
-    """Run ingest..split once, as the training pipeline would, so the jobs take them from the cache.
-
-    Same steps, parameters and inputs as `training_pipeline`, hence the same ZenML cache keys (which do
-    not depend on the pipeline). Without it, parallel workers all compute the same data steps at once.
-    """
-    import datetime as _dt
-
-    from olist_pipeline.runner import fingerprint_dataset
-
-    data_sha256 = fingerprint_dataset(spec.dataset.format, Path(spec.dataset.path), spec.dataset.sha256)
-    data_pipeline = globals().get("sweep_data_pipeline") or __getattr__("sweep_data_pipeline")
-    data_pipeline.with_options(
-        run_name=f"{spec.tracking.run_name_prefix}-sweep-data-{_dt.datetime.now():%Y%m%d-%H%M%S-%f}",
-        enable_cache=True,
-        enable_artifact_metadata=spec.pipeline.enable_artifact_metadata,
-        enable_artifact_visualization=spec.pipeline.enable_artifact_visualization,
-        enable_step_logs=spec.pipeline.enable_step_logs,
-    )(dataset=spec.dataset, data_sha256=data_sha256, cleaning=spec.cleaning, features=spec.features, split=spec.split)
-
-
-def _build_sweep_data_pipeline() -> Any:
-    from zenml import pipeline
-
-    from olist_pipeline.features import input_columns
-    from olist_pipeline.steps.etl import clean, ingest, validate
-    from olist_pipeline.steps.features import build_features
-    from olist_pipeline.steps.split import split as split_rows
-
-    @pipeline(name="olist_sweep_data")
-    def sweep_data_pipeline(dataset: Any, data_sha256: str, cleaning: Any, features: Any, split: Any) -> None:
-        """ingest -> validate -> clean -> build features -> split, wired exactly as in training_pipeline."""
-        raw = ingest(dataset=dataset, data_sha256=data_sha256)
-        validated = validate(raw, source=dataset.path)
-        columns = input_columns(features.numeric, features.derived, features.categorical)
-        cleaned = clean(validated, cleaning=cleaning, feature_columns=columns, target=dataset.target)
-        model_input, _ = build_features(cleaned, features=features, target=dataset.target, split_columns=split.needs_columns)
-        split_rows(model_input, split=split)
-
-    return sweep_data_pipeline
-
-
-def __getattr__(name: str) -> Any:
-    # ZenML imports a pipeline by its module path; built on first use, so that importing this module
-    # (every run instantiates the sweep callback) does not import ZenML.
-    if name == "sweep_data_pipeline":
-        globals()[name] = _build_sweep_data_pipeline()
-        return globals()[name]
-    raise AttributeError(name)
-
-
-def _warm_imports() -> int:
-    """Run in each joblib worker before the jobs: import what a job needs (no store is touched)."""
-    import olist_pipeline.cli  # noqa: F401
-    import olist_pipeline.pipelines.training  # noqa: F401  (zenml, mlflow, sklearn, pandas, the steps)
-    import olist_pipeline.runner  # noqa: F401
-
-    return os.getpid()
-
-
-def _prestart_joblib_workers(config: DictConfig) -> threading.Thread:
-    """Start the joblib launcher's worker processes now, importing a job's modules, in a thread.
-
-    The launcher then reuses these loky workers (same Parallel arguments, so the same reusable
-    executor) and its first jobs start without paying the imports after the driver's set-up.
-    """
-    from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
-    from joblib import Parallel, delayed
-
-    joblib_cfg = {k: v for k, v in OmegaConf.to_container(config.hydra.launcher, resolve=True).items() if k != "_target_"}
-    joblib_cfg["backend"] = "loky"  # as the launcher does
-    process_joblib_cfg(joblib_cfg)
-
-    def start() -> None:
-        with contextlib.suppress(Exception):  # only an optimisation: the launcher starts workers anyway
-            n_workers = Parallel(**joblib_cfg)._effective_n_jobs()
-            Parallel(**joblib_cfg)(delayed(_warm_imports)() for _ in range(n_workers))
-
-    thread = threading.Thread(target=start, name="prestart-joblib-workers", daemon=True)
-    thread.start()
-    return thread
 
 
 def write_experiment(path: Path, params: dict[str, Any], value: float, choices: dict[str, str], note: str) -> Path:

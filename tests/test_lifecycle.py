@@ -143,6 +143,9 @@ def test_deploy_serves_the_champion_over_http(deployed, home, port):
     assert url in deployed and re.search(rf"now serving {MODEL} v1 ", deployed), deployed
     assert _health(url) == 200
     assert _served(home)["model_version"] == 1
+    # serving.threads_per_worker (default 1) reaches the server's native libraries
+    environ = Path(f"/proc/{_served(home)['pid']}/environ").read_bytes().split(b"\0")
+    assert b"OMP_NUM_THREADS=1" in environ and b"OPENBLAS_NUM_THREADS=1" in environ
     rows = _request_rows()
     status, body = _post(f"{url}/invocations", _split_payload(rows))
     assert status == 200, body

@@ -30,6 +30,7 @@ def deploy(
             model_uri=model_uri, model_name=model_name, model_version=model_version,
             registry_version=registry_version, host=serving_spec.host, port=serving_spec.port,
             workers=serving_spec.workers, state_dir=state_dir, timeout=serving_spec.start_timeout_s,
+            threads=serving_spec.threads_per_worker,
         )  # fmt: skip
         action = "replaced" if previous is not None else "started"
     record: dict[str, Any] = {
