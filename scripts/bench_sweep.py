@@ -48,13 +48,7 @@ JOBLIB2 = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "sequential": ("sequential (basic launcher)", []),
     "sequential_omp1": ("sequential, OMP_NUM_THREADS=1", ["env:OMP_NUM_THREADS=1"]),
-    "joblib2_plain": ("joblib, 2 workers", JOBLIB2),
-    "joblib2_warm": ("joblib, 2 workers, data warm-up", [*JOBLIB2, "+hydra.callbacks.sweep.warm_data_steps=true"]),
-    "joblib2_prestart": ("joblib, 2 workers, pre-started workers", [*JOBLIB2, "+hydra.callbacks.sweep.prestart_workers=true"]),
-    "joblib2": (
-        "joblib, 2 workers, data warm-up + pre-started workers",
-        [*JOBLIB2, "+hydra.callbacks.sweep.warm_data_steps=true", "+hydra.callbacks.sweep.prestart_workers=true"],
-    ),
+    "joblib2": ("joblib, 2 workers", JOBLIB2),
 }
 
 
@@ -98,22 +92,19 @@ def timeline(state: Path, started_at: dt.datetime, wall: float) -> dict[str, Any
                 "train_step": _seconds(fit[1], started_at) - _seconds(fit[0], started_at) if fit else float("nan"),
                 "data_cached": all(steps.get(s) == "cached" for s in DATA_STEPS),
             })  # fmt: skip
-        warm = conn.execute("select start_time, end_time from pipeline_run where name like '%-sweep-data-%'").fetchone()
     with sqlite3.connect(state / "mlflow" / "mlflow.db") as conn:
         parent = conn.execute(
             "select r.start_time from runs r join tags t on t.run_uuid = r.run_uuid "
             "where t.key = 'olist.sweep' and t.value = 'parent'"
         ).fetchone()
     out: dict[str, Any] = {"jobs": jobs}
-    if parent:  # the callback's set-up ends with the parent run (before the data warm-up, if any)
+    if parent:  # the callback's set-up ends with the parent run
         out["parent_run"] = parent[0] / 1000 - started_at.replace(tzinfo=dt.timezone.utc).timestamp()
     if jobs:
         out["first_job_start"] = min(j["start"] for j in jobs)
         out["after_last_job"] = wall - max(j["end"] for j in jobs)
         out["mean_job"] = statistics.fmean(j["end"] - j["start"] for j in jobs)
         out["data_computed"] = sum(not j["data_cached"] for j in jobs)
-    if warm:
-        out["warmup"] = (_seconds(warm[0], started_at), _seconds(warm[1], started_at))
     return out
 
 
@@ -151,7 +142,7 @@ def render(sizes: list[dict[str, Any]], repeats: int, env_line: str, notes: list
         f"`python -m olist_pipeline -m {' '.join(COMMON)} {' '.join(SWEEP)}` (4 jobs), whole process, a fresh "
         f"state dir per sweep (nothing cached), variants alternating, median of {repeats}. "
         "*Before jobs*: process start until the first job's pipeline run starts (imports, stack set-up, MLflow "
-        "parent run, data warm-up, worker start-up). *Job*: one training pipeline run. *Data computed*: jobs "
+        "parent run, worker start-up). *Job*: one training pipeline run. *Data computed*: jobs "
         "that computed ingest..split instead of taking them from the cache.",
         "",
         env_line,
@@ -197,7 +188,7 @@ def write_section(text: str, path: Path = BENCHMARKS) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--variants", default="sequential,joblib2_plain,joblib2", help=f"comma-separated, of {','.join(VARIANTS)}")
+    parser.add_argument("--variants", default="sequential,joblib2", help=f"comma-separated, of {','.join(VARIANTS)}")
     parser.add_argument("--sizes", default="sample,large", help="sample and/or large")
     parser.add_argument("--large-orders", type=int, default=80_000, help="orders in the large synthetic file (~1.25 rows each)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
@@ -225,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{label} {name} repeat {repeat}: {run['wall']:.1f} s (load {run['load']:.1f}, "
                           f"before jobs {run.get('first_job_start', float('nan')):.1f} s, "
                           f"data computed {run.get('data_computed')}/4)", file=sys.stderr, flush=True)  # fmt: skip
-                    print(f"    parent run at {run.get('parent_run', float('nan')):.1f} s, data warm-up "
-                          f"{run.get('warmup')}, jobs (start-end s, data cached): "
+                    print(f"    parent run at {run.get('parent_run', float('nan')):.1f} s, jobs (start-end s, data cached): "
                           + "; ".join(f"{j['start']:.1f}-{j['end']:.1f} {j['data_cached']}" for j in run.get("jobs", [])),
                           file=sys.stderr, flush=True)  # fmt: skip
             sizes.append({"label": label, "variants": [(VARIANTS[n][0], results[n]) for n in names]})

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from olist_pipeline.data.synthetic import generate_merged
-from olist_pipeline.sweep import _sweeps_data_keys, rank, to_markdown, varying_overrides
+from olist_pipeline.sweep import rank, to_markdown, varying_overrides
 
 
 # --- the summary as pure functions (fast) ----------------------------------------------------------
@@ -34,18 +34,6 @@ def test_varying_overrides_keep_what_differs():
     shown = varying_overrides(rows)
     assert [r["overrides"] for r in shown] == ["model=ridge", "model=linear_regression"]
     assert shown[0]["all_overrides"] == "+env=dev model=ridge x=1"
-
-
-def test_data_warm_up_is_skipped_when_the_sweep_varies_the_data_steps():
-    from omegaconf import OmegaConf
-
-    def config(task, params=None):
-        return OmegaConf.create({"hydra": {"overrides": {"task": task}, "sweeper": {"params": params}}})
-
-    assert _sweeps_data_keys(config(["+env=dev", "features=seed", "model=ridge,random_forest", "model.alpha=1,2"])) == []
-    assert _sweeps_data_keys(config(["model=ridge", "features=seed,delivery"])) == ["features"]
-    assert _sweeps_data_keys(config(["split.validation_size=0.1,0.2"])) == ["split.validation_size"]
-    assert _sweeps_data_keys(config([], {"model.learning_rate": "interval(0.01, 0.3)", "seed": "range(1,3)"})) == ["seed"]
 
 
 # --- a real sweep ----------------------------------------------------------------------------------
@@ -139,20 +127,15 @@ def test_a_failing_job_fails_alone_and_the_sweep_exit_code_says_so(tmp_path, tin
 @slow
 def test_parallel_jobs_with_the_joblib_launcher(tmp_path, tiny_data):
     """Two worker processes against one local ZenML/MLflow store: the stores were created before the
-    jobs started (the sweep callback), and stack set-up is serialised, so both jobs complete. The
-    callback (opt-in) ran the data steps once before the jobs, so both take them from the cache, and the
-    metrics are those of the same jobs run sequentially."""
+    jobs started (the sweep callback), and stack set-up is serialised, so both jobs complete, with the
+    metrics of the same jobs run sequentially."""
     result = sweep(
         tmp_path, tmp_path / "multirun", f"dataset.path={tiny_data}", "evaluation.report=false",
         "promotion.enabled=false", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=linear_regression,ridge",
-        "+hydra.callbacks.sweep.warm_data_steps=true", "+hydra.callbacks.sweep.prestart_workers=true",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = pd.read_csv(tmp_path / "multirun" / "summary.csv")
     assert list(summary["status"]) == ["completed", "completed"]
-    cached = re.findall(r"^cached steps\s+(.*)$", result.stdout, re.M)
-    assert len(cached) == 2
-    assert all(set(c.split(", ")) == {"ingest", "validate", "clean", "build_features", "split"} for c in cached), cached
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow/mlflow.db")
@@ -160,7 +143,7 @@ def test_parallel_jobs_with_the_joblib_launcher(tmp_path, tiny_data):
     parent = next(r for r in runs if r.data.tags.get("olist.sweep") == "parent")
     children = {r.info.run_id for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     assert children == set(summary["mlflow_run"])
-    # same metrics as the sequential sweep of the same jobs (data steps from the warm-up, same seed)
+    # same metrics as the sequential sweep of the same jobs (same seed)
     sequential = sweep(
         tmp_path / "sequential", tmp_path / "sequential" / "multirun", f"dataset.path={tiny_data}",
         "evaluation.report=false", "promotion.enabled=false", "model=linear_regression,ridge",
