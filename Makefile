@@ -76,8 +76,10 @@ test: $(STAMP) ## the full test suite (unit, config, end-to-end; isolated ZenML/
 test-fast: $(STAMP) ## only the fast unit and config tests
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-bench: $(STAMP) ## time the plain script vs the pipeline (cold and cached); writes BENCHMARKS.md
-	$(PY) scripts/bench.py
+bench: $(STAMP) ## overhead vs the plain script (5k/100k/1M/real rows), sweep speedup, serving latency -> BENCHMARKS.md (~40 min)
+	$(PY) scripts/bench.py $(BENCH_ARGS)
+	$(PY) scripts/bench_sweep.py
+	$(PY) scripts/bench_serving.py
 
 report-real: $(STAMP) ## models x features x splits on the real merged table -> README table (needs ../shared data)
 	$(PY) scripts/report_real.py

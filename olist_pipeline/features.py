@@ -34,6 +34,10 @@ def _days_between(df: pd.DataFrame, start: str, end: str) -> pd.Series:
 
 
 def _per_order(df: pd.DataFrame, column: str) -> pd.Series:
+    if df[GROUP_KEY].is_unique:
+        # One row per order (a one-row request, typically): the same counts without a groupby, which
+        # is most of a small request's feature time. `nunique` counts no missing value, so 0 there.
+        return df[column].notna().astype(float)
     return df.groupby(GROUP_KEY, sort=False)[column].transform("nunique").astype(float)
 
 

@@ -215,3 +215,14 @@ def test_predictions_frame_has_one_row_per_input_row_and_the_version():
     assert (out["model_version"] == 7).all() and (out["order_id"].to_numpy() == new["order_id"].to_numpy()).all()
     with pytest.raises(DataError, match=r"lacks column\(s\) \['price'\].*m v7"):
         predictions_frame(model, new.drop(columns=["price"]), "m", 7, "3")
+
+
+def test_per_order_counts_without_groupby_match_the_groupby(orders):
+    """One row per order (a one-row request) takes a fast path; it must count as the groupby does."""
+    from olist_pipeline.features import _per_order
+
+    one_per_order = orders.drop_duplicates("order_id").copy()
+    one_per_order.loc[one_per_order.index[:5], "seller_id"] = None  # nunique counts no missing value
+    for column in ("order_item_id", "seller_id", "payment_sequential"):
+        expected = one_per_order.groupby("order_id", sort=False)[column].transform("nunique").astype(float)
+        pd.testing.assert_series_equal(_per_order(one_per_order, column), expected, check_names=False)
