@@ -30,7 +30,7 @@ from olist_pipeline.models import build_estimator, build_model
 from olist_pipeline.paths import PROJECT_ROOT
 from olist_pipeline.splits import TEST, TRAIN, partition
 
-MODELS = ["linear_regression", "ridge", "random_forest", "hist_gradient_boosting"]
+MODELS = ["linear_regression", "ridge", "random_forest", "hist_gradient_boosting", "hist_gradient_boosting_per_order"]
 FEATURES = ["seed", "delivery"]
 SPLITS = ["random", "grouped", "temporal"]
 START, END = "<!-- report-real:start -->", "<!-- report-real:end -->"

@@ -132,4 +132,4 @@ def test_cli_config_errors_are_one_clear_message(args, fragment, tmp_path):
 def test_cli_help_lists_groups():
     result = cli("--help")
     assert result.returncode == 0
-    assert "model: hist_gradient_boosting, linear_regression, random_forest, ridge" in result.stdout
+    assert "model: hist_gradient_boosting, hist_gradient_boosting_per_order, linear_regression, random_forest, ridge" in result.stdout
