@@ -47,6 +47,7 @@ REAL = ROOT.parent / "shared" / "data" / "olist" / "merged" / "olist_customers_d
 GENERATED = {"100k": 80_000, "1m": 800_000}
 STEPS = ("ingest", "validate", "clean", "build_features", "split", "train", "evaluate", "promote")
 START, END = "<!-- bench-overhead:start -->", "<!-- bench-overhead:end -->"
+PROFILE_START, PROFILE_END = "<!-- bench-profile:start -->", "<!-- bench-profile:end -->"
 KINDS = ("plain script", "pipeline cold", "pipeline warm", "pipeline cached", "identical re-run")
 
 
@@ -173,6 +174,45 @@ def step_table(name: str, r: dict[str, object]) -> list[str]:
     return lines
 
 
+#: Where a cold run's time goes: (label, pstats function pattern), read as cumulative time. Listed in the
+#: order they happen; imports are counted where they happen (ZenML and MLflow inside provisioning).
+PROFILE_PARTS = (
+    ("Hydra: compose the config and validate the run spec (imports scikit-learn to check the estimator)", "cli.py", "compose_spec"),
+    ("create/update the ZenML store and stack (imports ZenML; a new home: SQLite migrations, flavors)", "infra.py", "provision"),
+    ("create the MLflow store and experiment (imports MLflow; a new home: migrations)", "infra.py", "ensure_mlflow_experiment"),
+    ("compile the pipeline", "pipeline_definition.py", "_compile"),
+    ("run the steps (own work plus artifacts, metadata, tracking)", "step_launcher.py", "_run_step"),
+)
+
+
+def profile_cold_run(path: Path, home: Path, env: dict[str, str]) -> list[str]:
+    """One cold run under cProfile: each part's share of the profiled wall time (cProfile slows
+    Python code about 1.5-2x, so shares are reported, not seconds)."""
+    import pstats
+
+    stats_file = home.parent / f"{home.name}.prof"
+    subprocess.run(
+        [PY, "-m", "cProfile", "-o", str(stats_file), "-m", "olist_pipeline", "+env=dev", f"dataset.path={path}",
+         "evaluation.report=false", f"paths.state_dir={home}"],
+        cwd=ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    stats = pstats.Stats(str(stats_file)).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
+    total = max(ct for *_, ct, _ in stats.values())
+
+    def cumulative(file_part: str, name: str) -> float:
+        # The outermost call of that function (recursion and repeated calls are summed by pstats).
+        return max((v[3] for (f, _, n), v in stats.items() if f.endswith(file_part) and n == name), default=0.0)
+
+    lines = ["| part of a cold run (sample, profiled) | share of wall time |", "|---|---:|"]
+    shares = [(label, cumulative(f, n) / total) for label, f, n in PROFILE_PARTS]
+    lines += [f"| {label} | {share:.0%} |" for label, share in shares]
+    lines.append(
+        f"| everything else (interpreter start, Hydra, fingerprint, ZenML run bookkeeping, summary) "
+        f"| {1 - sum(s for _, s in shares):.0%} |"
+    )
+    return lines
+
+
 def replace_section(text: str, section: str, start: str, end: str) -> str:
     """`text` with the part between the `start` and `end` markers replaced by `section` (which carries
     the markers), or with `section` appended; everything else is kept as it was."""
@@ -181,13 +221,36 @@ def replace_section(text: str, section: str, start: str, end: str) -> str:
     return text.rstrip("\n") + "\n\n" + section + "\n"
 
 
+def write_section(path: Path, section: str, start: str, end: str) -> None:
+    """Replace the marked section of `path` (appended when absent), atomically; the rest is left alone."""
+    text = replace_section(path.read_text() if path.exists() else "# Benchmarks\n", section, start, end)
+    tmp = path.with_suffix(".md.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="framework overhead benchmark")
     parser.add_argument("--sizes", default="sample,100k,1m,real", help="comma-separated: sample, 100k, 1m, real")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="BENCHMARKS.md")
+    parser.add_argument("--profile-only", action="store_true", help="only the profile of a cold run on the sample")
     args = parser.parse_args()
     env = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false"}
+    out = ROOT / args.out
+    with tempfile.TemporaryDirectory(prefix="olist-bench-profile-") as tmp_name:
+        profile = profile_cold_run(ROOT / "data" / "olist_sample.csv.gz", Path(tmp_name) / "home", env)
+    profile_section = "\n".join([
+        PROFILE_START,
+        "### Where a cold run's time goes (embedded sample, cProfile)",
+        "",
+        *profile,
+        PROFILE_END,
+    ])  # fmt: skip
+    write_section(out, profile_section, PROFILE_START, PROFILE_END)
+    print(profile_section)
+    if args.profile_only:
+        return 0
     results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="olist-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -205,7 +268,6 @@ def main() -> int:
     rows = {name: n for name, (_, n) in data.items()}
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     versions = ", ".join(f"{p} {version(p)}" for p in ("zenml", "mlflow", "hydra-core", "scikit-learn", "pandas", "pyarrow"))
-    first = next(iter(results))
     text = [
         START,
         "## Framework overhead (`scripts/bench.py`)",
@@ -226,8 +288,7 @@ def main() -> int:
         text += [*step_table(name, results[name]), ""]
     text.append(END)
     section = "\n".join(text)
-    out = ROOT / args.out
-    out.write_text(replace_section(out.read_text() if out.exists() else "# Benchmarks\n", section, START, END))
+    write_section(out, section, START, END)
     print(section)
     return 0
 

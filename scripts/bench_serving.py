@@ -39,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from olist_pipeline import serving  # noqa: E402  (no ZenML/MLflow import)
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench  # noqa: E402  (scripts/bench.py: the marked sections of BENCHMARKS.md)
 
 SAMPLE = ROOT / "data" / "olist_sample.csv.gz"
 BENCHMARKS = ROOT / "BENCHMARKS.md"
@@ -348,18 +350,8 @@ def render(variants: list[tuple[str, dict[str, Any]]], env_line: str, setup: dic
 
 
 def write_section(text: str, path: Path = BENCHMARKS) -> None:
-    """Replace what is between the markers (appended at the end of the file when absent)."""
-    current = path.read_text() if path.exists() else ""
-    block = f"{START}\n{text}{END}\n"
-    if START in current and END in current:
-        head, rest = current.split(START, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        new = head + block + tail
-    else:
-        new = current.rstrip("\n") + ("\n\n" if current else "") + block
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new)
-    tmp.replace(path)
+    """Replace this script's section of BENCHMARKS.md (the rest is left alone)."""
+    bench.write_section(path, f"{START}\n{text}{END}", START, END)
 
 
 #: Server variants: (label, overrides of the deploy run).

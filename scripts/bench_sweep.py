@@ -35,6 +35,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+import bench  # noqa: E402  (scripts/bench.py: the marked sections of BENCHMARKS.md)
 
 BENCHMARKS = ROOT / "BENCHMARKS.md"
 START, END = "<!-- bench-sweep:start -->", "<!-- bench-sweep:end -->"
@@ -172,17 +174,8 @@ def render(sizes: list[dict[str, Any]], repeats: int, env_line: str, notes: list
 
 
 def write_section(text: str, path: Path = BENCHMARKS) -> None:
-    """Replace what is between the markers (appended at the end of the file when absent)."""
-    current = path.read_text() if path.exists() else ""
-    block = f"{START}\n{text}{END}\n"
-    if START in current and END in current:
-        head, rest = current.split(START, 1)
-        new = head + block + rest.split(END, 1)[1].lstrip("\n")
-    else:
-        new = current.rstrip("\n") + ("\n\n" if current else "") + block
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text(new)
-    tmp.replace(path)
+    """Replace this script's section of BENCHMARKS.md (the rest is left alone)."""
+    bench.write_section(path, f"{START}\n{text}{END}", START, END)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,6 +40,17 @@ def cli(*overrides: str, state_dir: Path | None = None, env: dict[str, str] | No
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd="/", env=full_env)
 
 
+def load_script(name: str):
+    """A module of scripts/ (not a package), loaded from its file."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while a class is created
+    spec.loader.exec_module(module)
+    return module
+
+
 def real_file(*parts: str) -> Path:
     """A file of the real Olist data, or skip the test with the reason."""
     path = REAL_DATA.joinpath(*parts)

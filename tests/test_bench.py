@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,16 +11,11 @@ import pytest
 from olist_pipeline.data.synthetic import generate_merged
 from olist_pipeline.paths import PROJECT_ROOT
 
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .conftest import load_script
 
 
 def test_section_replaced_between_its_markers_only():
-    bench = _script("bench")
+    bench = load_script("bench")
     text = "# Benchmarks\n\nintro\n<!-- a:start -->\nold\n<!-- a:end -->\n<!-- b:start -->\nkeep\n<!-- b:end -->\n"
     new = bench.replace_section(text, "<!-- a:start -->\nnew\n<!-- a:end -->", "<!-- a:start -->", "<!-- a:end -->")
     assert "new" in new and "old" not in new and "keep" in new and "intro" in new
@@ -31,7 +25,7 @@ def test_section_replaced_between_its_markers_only():
 
 @pytest.mark.slow
 def test_plain_script_times_each_phase_under_the_pipeline_step_names(tmp_path):
-    bench = _script("bench")
+    bench = load_script("bench")
     timings = tmp_path / "phases.json"
     subprocess.run(
         [sys.executable, "scripts/plain_baseline.py", "--timings", str(timings)], cwd=PROJECT_ROOT, check=True, capture_output=True
@@ -43,7 +37,7 @@ def test_plain_script_times_each_phase_under_the_pipeline_step_names(tmp_path):
 
 @pytest.mark.slow
 def test_one_round_measures_every_kind_and_splits_the_steps(tmp_path):
-    bench = _script("bench")
+    bench = load_script("bench")
     data = tmp_path / "orders.csv"
     generate_merged(400, seed=3).to_csv(data, index=False)
     env = {**__import__("os").environ, "ZENML_ANALYTICS_OPT_IN": "false"}
@@ -57,3 +51,16 @@ def test_one_round_measures_every_kind_and_splits_the_steps(tmp_path):
     assert set(steps) == {*bench.STEPS, "run"} and steps["run"] >= sum(steps[s] for s in bench.STEPS) * 0.9
     lines = bench.step_table("tiny", result)
     assert any(line.startswith("| train |") for line in lines)
+
+
+@pytest.mark.slow
+def test_profile_of_a_cold_run_accounts_for_its_parts(tmp_path):
+    bench = load_script("bench")
+    data = tmp_path / "orders.csv"
+    generate_merged(300, seed=4).to_csv(data, index=False)
+    env = {**__import__("os").environ, "ZENML_ANALYTICS_OPT_IN": "false"}
+    lines = bench.profile_cold_run(data, tmp_path / "home", env)
+    shares = [int(line.rsplit("|", 2)[1].strip().rstrip("%")) for line in lines[2:]]
+    assert len(shares) == len(bench.PROFILE_PARTS) + 1
+    assert all(0 <= s <= 100 for s in shares) and 95 <= sum(shares) <= 105
+    assert shares[len(bench.PROFILE_PARTS) - 1] > 10  # the steps themselves are a real part of it

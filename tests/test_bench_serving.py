@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 
 import pytest
 
 from olist_pipeline import serving
-from olist_pipeline.paths import PROJECT_ROOT
+
+from .conftest import load_script
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_serving", PROJECT_ROOT / "scripts" / "bench_serving.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is created
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench_serving")
 
 
 def test_write_section_replaces_only_its_block(tmp_path):

@@ -1,6 +1,5 @@
 """The scripts users run: the real-data report's cells and the plain baseline agree with the pipeline."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -11,16 +10,11 @@ from olist_pipeline.data.schema import validate_merged
 from olist_pipeline.data.synthetic import generate_merged
 from olist_pipeline.paths import PROJECT_ROOT
 
-
-def _script(name: str):
-    spec = importlib.util.spec_from_file_location(name, PROJECT_ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from .conftest import load_script
 
 
 def test_report_cells_and_table():
-    report = _script("report_real")
+    report = load_script("report_real")
     df = validate_merged(generate_merged(600, seed=2))[0]
     row = report.cell(df, "ridge", "delivery", "temporal")
     assert row["split"] == "temporal" and 0 < row["r2"] < 1 and row["fit_s"] > 0
