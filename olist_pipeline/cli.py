@@ -158,14 +158,12 @@ def _share_group_listing() -> None:
     `--help` asks for) are shared; composing a config is untouched.
     """
     from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.object_type import ObjectType
 
     listing = ConfigLoaderImpl.get_group_options
     repositories: dict[int, Any] = {}
 
-    def get_group_options(self, group_name, results_filter=None, config_name=None, overrides=None):  # type: ignore[no-untyped-def]
-        from hydra.core.object_type import ObjectType
-
-        results_filter = ObjectType.CONFIG if results_filter is None else results_filter
+    def get_group_options(self, group_name, results_filter=ObjectType.CONFIG, config_name=None, overrides=None):  # type: ignore[no-untyped-def]
         if config_name is not None or overrides:
             return listing(self, group_name, results_filter, config_name, overrides)
         if id(self) not in repositories:

@@ -133,3 +133,23 @@ def test_cli_help_lists_groups():
     result = cli("--help")
     assert result.returncode == 0
     assert "model: hist_gradient_boosting, hist_gradient_boosting_per_order, linear_regression, random_forest, ridge" in result.stdout
+
+
+def test_help_group_listing_shortcut_lists_what_hydra_lists(monkeypatch):
+    """`--help` lists config groups from one shared Hydra repository (cli._share_group_listing): the same
+    options for every group, app and hydra/ alike, as Hydra's own per-group listing."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.object_type import ObjectType
+
+    from olist_pipeline.cli import _share_group_listing
+    from olist_pipeline.paths import CONF_DIR
+
+    monkeypatch.setattr(ConfigLoaderImpl, "get_group_options", ConfigLoaderImpl.get_group_options)  # restored after
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONF_DIR)))
+    groups = ["model", "features", "stack", "env", "hydra/launcher", "hydra/sweeper", ""]
+    expected = {(g, f): loader.get_group_options(g, f) for g in groups for f in (ObjectType.CONFIG, ObjectType.GROUP, None)}
+    _share_group_listing()
+    got = {(g, f): loader.get_group_options(g, f) for g in groups for f in (ObjectType.CONFIG, ObjectType.GROUP, None)}
+    assert got == expected
+    assert "hist_gradient_boosting" in got[("model", ObjectType.CONFIG)] and "hydra" in got[("", ObjectType.GROUP)]
