@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -35,13 +36,20 @@ def test_plain_script_times_each_phase_under_the_pipeline_step_names(tmp_path):
     assert all(v >= 0 for v in phases.values()) and phases["train"] > 0
 
 
-@pytest.mark.slow
-def test_one_round_measures_every_kind_and_splits_the_steps(tmp_path):
-    bench = load_script("bench")
+ENV = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false"}
+
+
+@pytest.fixture
+def tiny_orders(tmp_path):
     data = tmp_path / "orders.csv"
     generate_merged(400, seed=3).to_csv(data, index=False)
-    env = {**__import__("os").environ, "ZENML_ANALYTICS_OPT_IN": "false"}
-    result = bench.bench_size(data, 1, tmp_path, env)
+    return data
+
+
+@pytest.mark.slow
+def test_one_round_measures_every_kind_and_splits_the_steps(tmp_path, tiny_orders):
+    bench = load_script("bench")
+    result = bench.bench_size(tiny_orders, 1, tmp_path, ENV)
     medians = result["medians"]
     assert set(medians) == set(bench.KINDS)
     assert all(wall > 0 and rss > 0 for wall, rss in medians.values())
@@ -54,12 +62,9 @@ def test_one_round_measures_every_kind_and_splits_the_steps(tmp_path):
 
 
 @pytest.mark.slow
-def test_profile_of_a_cold_run_accounts_for_its_parts(tmp_path):
+def test_profile_of_a_cold_run_accounts_for_its_parts(tmp_path, tiny_orders):
     bench = load_script("bench")
-    data = tmp_path / "orders.csv"
-    generate_merged(300, seed=4).to_csv(data, index=False)
-    env = {**__import__("os").environ, "ZENML_ANALYTICS_OPT_IN": "false"}
-    lines = bench.profile_cold_run(data, tmp_path / "home", env)
+    lines = bench.profile_cold_run(tiny_orders, tmp_path / "home", ENV)
     shares = [int(line.rsplit("|", 2)[1].strip().rstrip("%")) for line in lines[2:]]
     assert len(shares) == len(bench.PROFILE_PARTS) + 1
     assert all(0 <= s <= 100 for s in shares) and 95 <= sum(shares) <= 105
