@@ -3,13 +3,14 @@
 Derivation runs inside the model (`OrderFeatures` is the first stage of every trained pipeline), so a
 saved model predicts from raw merged-table rows. Order-level features (items, sellers, payments per
 order) group rows by `order_id` within the frame being scored: send all rows of an order together.
-Nothing here may read a review column: `tests/test_features.py` fails if a feature depends on one.
+Nothing here may read a review column: `tests/test_transforms.py` fails if a feature depends on one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -25,20 +26,82 @@ GROUP_KEY = "order_id"
 _SECONDS_PER_DAY = 86400.0
 
 
-def _ts(df: pd.DataFrame, column: str) -> pd.Series:
-    return pd.to_datetime(df[column], errors="coerce", format="ISO8601")
+class RawColumns:
+    """The raw columns of one frame as the features read them, each read and converted once.
+
+    Seven features read five timestamp columns, and on a one-row request pandas' fixed cost per call,
+    not the data, is the time: each column is parsed once per frame, each difference taken once."""
+
+    def __init__(self, frame: pd.DataFrame):
+        self.frame = frame
+        self._columns: dict[str, pd.Series] = {}
+        self._timestamps: dict[str, pd.Series] = {}
+        self._days: dict[tuple[str, str], np.ndarray] = {}
+
+    def __getitem__(self, column: str) -> pd.Series:
+        if column not in self._columns:
+            self._columns[column] = self.frame[column]
+        return self._columns[column]
+
+    def timestamps(self, column: str) -> pd.Series:
+        """`column` parsed as ISO 8601 date-times (unparsable or missing: NaT)."""
+        if column not in self._timestamps:
+            # No cache: pandas 3 does not use it for an ISO format anyway, and setting it up is a
+            # quarter of a one-row parse.
+            self._timestamps[column] = pd.to_datetime(self[column], errors="coerce", format="ISO8601", cache=False)
+        return self._timestamps[column]
+
+    def days_between(self, start: str, end: str) -> np.ndarray:
+        """Days from the `start` to the `end` timestamps (NaN where either is missing)."""
+        if (start, end) not in self._days:
+            # The datetime arrays' own arithmetic, which Series arithmetic dispatches to, without the
+            # Series around it: pandas' units, NaT, time zones and overflow errors, at a tenth of the cost.
+            last, first = self.timestamps(end).array, self.timestamps(start).array
+            self._days[start, end] = (last - first).total_seconds() / _SECONDS_PER_DAY
+        return self._days[start, end]
+
+    @cached_property
+    def one_row_per_order(self) -> bool:
+        return bool(self.frame[GROUP_KEY].is_unique)
 
 
-def _days_between(df: pd.DataFrame, start: str, end: str) -> pd.Series:
-    return (_ts(df, end) - _ts(df, start)).dt.total_seconds() / _SECONDS_PER_DAY
-
-
-def _per_order(df: pd.DataFrame, column: str) -> pd.Series:
-    if df[GROUP_KEY].is_unique:
+def _per_order(df: pd.DataFrame, column: str, one_row_per_order: bool | None = None) -> pd.Series:
+    """Distinct non-missing values of `column` in each row's order (`one_row_per_order`: whether
+    `df[GROUP_KEY]` is unique, when the caller knows)."""
+    if df[GROUP_KEY].is_unique if one_row_per_order is None else one_row_per_order:
         # One row per order (a one-row request, typically): the same counts without a groupby, which
         # is most of a small request's feature time. `nunique` counts no missing value, so 0 there.
-        return df[column].notna().astype(float)
+        return pd.Series((~pd.isna(df[column].array)).astype(float), index=df.index, name=column)
     return df.groupby(GROUP_KEY, sort=False)[column].transform("nunique").astype(float)
+
+
+def _distinct_per_order(column: str) -> Callable[[RawColumns], np.ndarray]:
+    return lambda c: _per_order(c.frame, column, c.one_row_per_order).to_numpy()
+
+
+def _freight_ratio(c: RawColumns) -> np.ndarray:
+    price, freight = c["price"], c["freight_value"]
+    if price.dtype == freight.dtype == np.dtype(np.float64):
+        # Plain floats (the schema's dtype): the numpy arithmetic pandas' own dispatches to, without its
+        # per-call cost; other dtypes keep pandas' rules. tests/test_features.py checks both agree.
+        with np.errstate(all="ignore"):  # as pandas: inf / inf is NaN without a warning
+            total = price.to_numpy() + freight.to_numpy()
+            return freight.to_numpy() / np.where(total == 0, np.nan, total)
+    return (freight / (price + freight).replace(0, np.nan)).astype(float).to_numpy()
+
+
+def _as_float(column: pd.Series) -> np.ndarray:
+    """`pd.to_numeric(column, errors="coerce").astype(float)`, as an array (unparsable: NaN)."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biuf":
+        return column.to_numpy(dtype=np.float64)  # already numbers: the same cast, without pandas' calls
+    return pd.to_numeric(column, errors="coerce").astype(float).to_numpy()
+
+
+def _category_labels(column: pd.Series) -> pd.api.extensions.ExtensionArray:
+    """The column as strings, "missing" where it has no value."""
+    if column.dtype == pd.api.types.pandas_dtype(str):
+        return column.fillna("missing").array  # already strings: the same labels, without three conversions
+    return column.astype(object).where(column.notna(), "missing").astype(str).array
 
 
 @dataclass(frozen=True)
@@ -46,76 +109,76 @@ class DerivedFeature:
     """A feature computed from raw columns known before the review is written."""
 
     inputs: tuple[str, ...]
-    compute: Callable[[pd.DataFrame], pd.Series]
+    derive: Callable[[RawColumns], np.ndarray]  # float64, one value per row
     description: str
+
+    def compute(self, df: pd.DataFrame) -> pd.Series:
+        """The feature's value for each row of `df`."""
+        return pd.Series(self.derive(RawColumns(df)), index=df.index)
 
 
 DERIVED: dict[str, DerivedFeature] = {
     "delivery_days": DerivedFeature(
         ("order_purchase_timestamp", "order_delivered_customer_date"),
-        lambda df: _days_between(df, "order_purchase_timestamp", "order_delivered_customer_date"),
+        lambda c: c.days_between("order_purchase_timestamp", "order_delivered_customer_date"),
         "days from purchase to delivery (missing if not delivered)",
     ),
     "estimated_delivery_days": DerivedFeature(
         ("order_purchase_timestamp", "order_estimated_delivery_date"),
-        lambda df: _days_between(df, "order_purchase_timestamp", "order_estimated_delivery_date"),
+        lambda c: c.days_between("order_purchase_timestamp", "order_estimated_delivery_date"),
         "days from purchase to the promised delivery date",
     ),
     "delivery_delay_days": DerivedFeature(
         ("order_estimated_delivery_date", "order_delivered_customer_date"),
-        lambda df: _days_between(df, "order_estimated_delivery_date", "order_delivered_customer_date"),
+        lambda c: c.days_between("order_estimated_delivery_date", "order_delivered_customer_date"),
         "days delivered after the estimate (negative: early)",
     ),
     "is_late": DerivedFeature(
         ("order_estimated_delivery_date", "order_delivered_customer_date"),
-        lambda df: (
-            _days_between(df, "order_estimated_delivery_date", "order_delivered_customer_date") > 0
+        lambda c: (
+            c.days_between("order_estimated_delivery_date", "order_delivered_customer_date") > 0
         ).astype(float),
         "1 if delivered after the estimated date",
     ),
     "is_undelivered": DerivedFeature(
         ("order_delivered_customer_date",),
-        lambda df: df["order_delivered_customer_date"].isna().astype(float),
+        lambda c: pd.isna(c["order_delivered_customer_date"].array).astype(float),
         "1 if the order has no delivery date",
     ),
     "approval_lag_hours": DerivedFeature(
         ("order_purchase_timestamp", "order_approved_at"),
-        lambda df: _days_between(df, "order_purchase_timestamp", "order_approved_at") * 24,
+        lambda c: c.days_between("order_purchase_timestamp", "order_approved_at") * 24,
         "hours from purchase to payment approval",
     ),
     "carrier_lag_days": DerivedFeature(
         ("order_approved_at", "order_delivered_carrier_date"),
-        lambda df: _days_between(df, "order_approved_at", "order_delivered_carrier_date"),
+        lambda c: c.days_between("order_approved_at", "order_delivered_carrier_date"),
         "days from approval to hand-over to the carrier",
     ),
     "items_per_order": DerivedFeature(
-        (GROUP_KEY, "order_item_id"),
-        lambda df: _per_order(df, "order_item_id"),
-        "distinct items in the order",
+        (GROUP_KEY, "order_item_id"), _distinct_per_order("order_item_id"), "distinct items in the order"
     ),
     "sellers_per_order": DerivedFeature(
-        (GROUP_KEY, "seller_id"),
-        lambda df: _per_order(df, "seller_id"),
-        "distinct sellers in the order",
+        (GROUP_KEY, "seller_id"), _distinct_per_order("seller_id"), "distinct sellers in the order"
     ),
     "payments_per_order": DerivedFeature(
-        (GROUP_KEY, "payment_sequential"),
-        lambda df: _per_order(df, "payment_sequential"),
-        "distinct payments in the order",
+        (GROUP_KEY, "payment_sequential"), _distinct_per_order("payment_sequential"), "distinct payments in the order"
     ),
     "seller_in_customer_state": DerivedFeature(
         ("customer_state", "seller_state"),
-        lambda df: (df["customer_state"] == df["seller_state"]).astype(float).where(df["seller_state"].notna()),
+        lambda c: (
+            (c["customer_state"] == c["seller_state"]).astype(float).where(c["seller_state"].notna()).to_numpy()
+        ),
         "1 if the seller ships from the customer's state (needs seller_state: olist_kaggle data)",
     ),
     "purchase_weekday": DerivedFeature(
         ("order_purchase_timestamp",),
-        lambda df: _ts(df, "order_purchase_timestamp").dt.dayofweek.astype(float),
+        lambda c: c.timestamps("order_purchase_timestamp").dt.dayofweek.astype(float).to_numpy(),
         "day of the week of the purchase (0 = Monday)",
     ),
     "freight_ratio": DerivedFeature(
         ("price", "freight_value"),
-        lambda df: df["freight_value"] / (df["price"] + df["freight_value"]).replace(0, np.nan),
+        _freight_ratio,
         "freight as a share of item price plus freight",
     ),
 }
@@ -160,11 +223,13 @@ class OrderFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        out = {c: pd.to_numeric(X[c], errors="coerce").astype(float) for c in self.numeric or []}
+        # Columns as arrays, not Series: the frame is built without aligning 20-odd indexes.
+        columns = RawColumns(X)
+        out = {c: _as_float(columns[c]) for c in self.numeric or []}
         for name in self.derived or []:
-            out[name] = DERIVED[name].compute(X).astype(float)
+            out[name] = DERIVED[name].derive(columns)
         for c in self.categorical or []:
-            out[c] = X[c].astype(object).where(X[c].notna(), "missing").astype(str)
+            out[c] = _category_labels(columns[c])
         return pd.DataFrame(out, index=X.index)
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
