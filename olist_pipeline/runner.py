@@ -254,8 +254,12 @@ def run_deploy(spec: RunSpec) -> dict[str, Any]:
 
 
 def _run_options(spec: RunSpec) -> dict[str, Any]:
-    """ZenML run options every pipeline of a spec shares."""
+    """ZenML run options every pipeline of a spec shares (and the table hand-off between its steps)."""
     from zenml.enums import ExecutionMode
+
+    from olist_pipeline.materializers import HANDOFF
+
+    HANDOFF.max_bytes = spec.pipeline.handoff_mb << 20
 
     return {
         "enable_cache": spec.enable_cache,

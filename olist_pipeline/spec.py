@@ -26,6 +26,12 @@ class PipelineSpec(_Spec):
     enable_artifact_metadata: bool = Field(True, description="ZenML: extract metadata from every artifact")
     enable_artifact_visualization: bool = Field(True, description="ZenML: render artifact previews for the dashboard")
     enable_step_logs: bool = Field(True, description="ZenML: store each step's log output")
+    handoff_mb: int = Field(
+        1024,
+        ge=0,
+        description="tables a step wrote that a later step in the same process loads from memory instead of "
+        "reading them back (MB of Arrow buffers; 0: always read the artifact store); the files are written anyway",
+    )
     reuse_identical_run: bool = Field(
         True,
         description="training/cd: answer a run identical to an earlier one (config, data, code, libraries, "
