@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,8 @@ if not OmegaConf.has_resolver("project_root"):
     OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
 
 
-def compose_spec(cfg: DictConfig) -> tuple[RunSpec, str, dict[str, str]]:
-    """Resolve and validate the composed config. Returns the spec, its YAML and its flat params."""
-    from olist_pipeline.tracking import flatten
-
+def resolve_config(cfg: DictConfig) -> dict[str, Any]:
+    """The composed config as a plain dict, interpolations resolved, paths made absolute."""
     try:
         container: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     except OmegaConfBaseException as exc:
@@ -34,8 +33,15 @@ def compose_spec(cfg: DictConfig) -> tuple[RunSpec, str, dict[str, str]]:
     container["paths"] = {k: str(resolve(v)) for k, v in container.get("paths", {}).items()}
     if isinstance(container.get("dataset"), dict) and container["dataset"].get("path"):
         container["dataset"]["path"] = str(resolve(container["dataset"]["path"]))
-    spec = build_run_spec(container)
-    return spec, OmegaConf.to_yaml(container), flatten(container)
+    return container
+
+
+def compose_spec(cfg: DictConfig) -> tuple[RunSpec, str, dict[str, str]]:
+    """Resolve and validate the composed config. Returns the spec, its YAML and its flat params."""
+    from olist_pipeline.tracking import flatten
+
+    container = resolve_config(cfg)
+    return build_run_spec(container), OmegaConf.to_yaml(container), flatten(container)
 
 
 def _fail(message: str) -> None:
@@ -51,11 +57,19 @@ def _overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def dispatch(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> float | None:
-    """Run the job `pipeline.name` names and print its summary. Returns the training metric, if any."""
+def dispatch(
+    spec: RunSpec, config_yaml: str, params: dict[str, str], complete_spec: Callable[[], RunSpec] | None = None
+) -> float | None:
+    """Run the job `pipeline.name` names and print its summary. Returns the training metric, if any.
+
+    `complete_spec`: `spec` was built without the checks that import scikit-learn, and this builds it
+    with them; only a training run answered from an identical earlier run goes without.
+    """
     from olist_pipeline import runner, summary
 
     name = spec.pipeline.name
+    if complete_spec is not None and name not in ("training", "cd"):
+        spec, complete_spec = complete_spec(), None
     if name == "undeploy":
         summary.print_undeploy(runner.run_undeploy(spec), spec.tracking.model_name)
         return None
@@ -68,9 +82,10 @@ def dispatch(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> float |
     if name == "lineage":
         summary.print_lineage(runner.run_lineage(spec))
         return None
-    result = runner.run_training(spec, config_yaml, params, _overrides())
+    result = runner.run_training(spec, config_yaml, params, _overrides(), complete_spec=complete_spec)
     summary.print_summary(result, spec)
     if name == "cd":
+        spec = complete_spec() if complete_spec is not None else spec
         if result.promoted:
             summary.print_deployment(runner.run_deploy(spec.model_copy(update={"model_version": str(result.model_version)})))
         else:
@@ -128,10 +143,16 @@ def run(cfg: DictConfig) -> float | None:
     """
     job = _sweep_job()
     try:
-        spec, config_yaml, params = compose_spec(cfg)
         if job is not None:
-            return run_sweep_job(spec, config_yaml, params, job)
-        return dispatch(spec, config_yaml, params)
+            return run_sweep_job(*compose_spec(cfg), job)
+        from olist_pipeline.tracking import flatten
+
+        container = resolve_config(cfg)
+        # Checked in full unless answered from an identical earlier run (which passed these checks).
+        spec = build_run_spec(container, defer_library_checks=True)
+        return dispatch(
+            spec, OmegaConf.to_yaml(container), flatten(container), complete_spec=lambda: build_run_spec(container)
+        )
     except OlistError as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise

@@ -8,6 +8,7 @@ config errors stay fast.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -90,16 +91,20 @@ def make_run_name(spec: RunSpec) -> str:
     return f"{spec.tracking.run_name_prefix}-{spec.env}-{spec.model.name}-{stamp}"
 
 
-def _check_inputs(spec: RunSpec) -> str:
-    """Environment, services and the data fingerprint: fails fast, before ZenML is imported."""
-    configure_environment(spec.stack)
-    check_services(spec.stack)  # seconds, before ZenML/MLflow clients that retry for minutes
+def _fingerprint(spec: RunSpec) -> str:
     return fingerprint_dataset(spec.dataset.format, Path(spec.dataset.path), spec.dataset.sha256)
 
 
+def _check_inputs(spec: RunSpec, data_sha256: str | None = None) -> str:
+    """Environment, services and the data fingerprint (unless given): fails fast, before ZenML is imported."""
+    configure_environment(spec.stack)
+    check_services(spec.stack)  # seconds, before ZenML/MLflow clients that retry for minutes
+    return data_sha256 or _fingerprint(spec)
+
+
 def _prepare(spec: RunSpec, data_sha256: str | None = None) -> tuple[str, list[str]]:
-    """Inputs checked (unless already), stack provisioned, MLflow experiment created."""
-    data_sha256 = data_sha256 or _check_inputs(spec)
+    """Inputs checked, stack provisioned, MLflow experiment created."""
+    data_sha256 = _check_inputs(spec, data_sha256)
     actions = provision(spec.stack)
     ensure_mlflow_experiment(spec.stack, spec.tracking.experiment_name)
     logs.install()
@@ -113,19 +118,26 @@ def run_training(
     overrides: list[str] | None = None,
     extra_tags: dict[str, str] | None = None,
     allow_reuse: bool = True,
+    complete_spec: Callable[[], RunSpec] | None = None,
 ) -> RunResult:
     """Run the training pipeline described by `spec` (train, evaluate, gate) and return its results.
 
     An identical earlier run (same config, data, code and libraries; champion unchanged) is answered
     from its record without starting ZenML, unless `allow_reuse` or the spec turns that off.
+    `complete_spec`: `spec` lacks the checks that import scikit-learn; this gives the fully checked
+    spec, built before anything runs (an identical earlier run passed those checks).
     """
-    data_sha256 = _check_inputs(spec)
-    reuse_key = None
-    if allow_reuse and spec.enable_cache and spec.pipeline.reuse_identical_run:
+    reuse_key = data_sha256 = None
+    # A server's store is not checked from here: always run.
+    if allow_reuse and spec.enable_cache and spec.pipeline.reuse_identical_run and spec.stack.zenml_store is None:
+        # Answered from an identical earlier run? Read-only: nothing is configured or created before.
+        data_sha256 = _fingerprint(spec)
         reuse_key = reuse.run_key(config_yaml, data_sha256)
         earlier = _reusable(spec, reuse_key)
         if earlier is not None:
             return earlier
+    if complete_spec is not None:
+        spec = complete_spec()
     data_sha256, actions = _prepare(spec, data_sha256)
 
     from zenml import Model
@@ -211,8 +223,6 @@ def run_training(
 
 def _reusable(spec: RunSpec, key: str) -> RunResult | None:
     """The result of an earlier identical run whose records are all still in place, else None."""
-    if spec.stack.zenml_store is not None:  # a server's store: not checked from here, always run
-        return None
     record = reuse.load(spec.paths["state_dir"], key)
     if record is None or not reuse.still_valid(record, spec.stack.zenml_config_path, spec.stack.mlflow_tracking_uri):
         return None

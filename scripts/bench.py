@@ -139,6 +139,9 @@ def bench_size(path: Path, repeats: int, tmp: Path, env: dict[str, str]) -> dict
         print(f"  round {i + 1}/{repeats}: " + ", ".join(f"{k} {v[-1][0]:.1f} s" for k, v in walls.items()), file=sys.stderr)
     med = {k: (statistics.median(w for w, _ in v), statistics.median(r for _, r in v)) for k, v in walls.items()}
     per_step = {s: statistics.median(x.get(s, 0.0) for x in steps) for s in (*STEPS, "run")}
+    # The two remainders per round, then their medians (medians of the parts need not add up).
+    per_step["between"] = statistics.median(x["run"] - sum(x.get(s, 0.0) for s in STEPS) for x in steps)
+    per_step["outside"] = statistics.median(wall - x["run"] for wall, x in zip(cold_walls, steps))
     own = {s: statistics.median(p.get(s, 0.0) for p in phases) for s in STEPS}
     return {"medians": med, "steps": per_step, "own": own, "cold": statistics.median(cold_walls)}
 
@@ -170,10 +173,9 @@ def step_table(name: str, r: dict[str, object]) -> list[str]:
     ]
     for step in STEPS:
         lines.append(f"| {step} | {steps[step]:.2f} | {own[step]:.2f} | {steps[step] - own[step]:.2f} |")
-    in_steps = sum(steps[s] for s in STEPS)
-    outside = r["cold"] - steps["run"]
+    between, outside = steps["between"], steps["outside"]
     lines += [
-        f"| *between steps* (ZenML run bookkeeping) | {steps['run'] - in_steps:.2f} | | {steps['run'] - in_steps:.2f} |",
+        f"| *between steps* (ZenML run bookkeeping) | {between:.2f} | | {between:.2f} |",
         f"| *outside the run* (imports, Hydra, stores, provisioning, compiling, summary) | {outside:.2f} | | {outside:.2f} |",
     ]
     return lines

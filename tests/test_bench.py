@@ -56,7 +56,11 @@ def test_one_round_measures_every_kind_and_splits_the_steps(tmp_path, tiny_order
     # answered from the record: no ZenML start-up, so well under the cold run
     assert medians["identical re-run"][0] < medians["pipeline cold"][0] / 2
     steps = result["steps"]
-    assert set(steps) == {*bench.STEPS, "run"} and steps["run"] >= sum(steps[s] for s in bench.STEPS) * 0.9
+    assert set(steps) == {*bench.STEPS, "run", "between", "outside"}
+    assert steps["run"] >= sum(steps[s] for s in bench.STEPS) * 0.9
+    # remainders taken per round: never negative, and the run plus what is outside it is the whole process
+    assert steps["between"] >= 0 and 0 < steps["outside"] < result["cold"]
+    assert steps["run"] + steps["outside"] == pytest.approx(result["cold"])
     lines = bench.step_table("tiny", result)
     assert any(line.startswith("| train |") for line in lines)
 

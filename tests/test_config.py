@@ -153,3 +153,27 @@ def test_help_group_listing_shortcut_lists_what_hydra_lists(monkeypatch):
     got = {(g, f): loader.get_group_options(g, f) for g in groups for f in (ObjectType.CONFIG, ObjectType.GROUP, None)}
     assert got == expected
     assert "hist_gradient_boosting" in got[("model", ObjectType.CONFIG)] and "hydra" in got[("", ObjectType.GROUP)]
+
+
+def test_deferred_checks_import_no_scikit_learn_and_the_full_spec_still_refuses():
+    # What an identical re-run validates before it is answered from the earlier run's record.
+    code = (
+        "import sys\n"
+        "from olist_pipeline.cli import resolve_config\n"
+        "from olist_pipeline.compose import compose_config\n"
+        "from olist_pipeline.errors import ConfigError\n"
+        "from olist_pipeline.spec import build_run_spec\n"
+        "container = resolve_config(compose_config(['model=ridge', 'model.alpha=-1', 'features.derived=[dayz]']))\n"
+        "build_run_spec(container, defer_library_checks=True)\n"
+        "print('SKLEARN', 'sklearn' in sys.modules)\n"
+        "try:\n    build_run_spec(container)\nexcept ConfigError as exc:\n    print('REFUSED', exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120).stdout
+    assert "SKLEARN False" in out
+    assert "REFUSED" in out and "The 'alpha' parameter of Ridge" in out and "unknown derived feature(s) ['dayz']" in out
+
+
+def test_a_bad_estimator_parameter_stops_the_cli_before_anything_is_created(tmp_path):
+    result = cli("model=ridge", "model.alpha=-1", state_dir=tmp_path / "state")
+    assert result.returncode != 0 and "The 'alpha' parameter of Ridge" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["hydra"]  # no ZenML/MLflow state
