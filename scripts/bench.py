@@ -184,7 +184,7 @@ def step_table(name: str, r: dict[str, object]) -> list[str]:
 #: Where a cold run's time goes: (label, pstats function pattern), read as cumulative time. Listed in the
 #: order they happen; imports are counted where they happen (ZenML and MLflow inside provisioning).
 PROFILE_PARTS = (
-    ("Hydra: compose the config and validate the run spec (imports scikit-learn to check the estimator)", "cli.py", "compose_spec"),
+    ("validate the config into a run spec (imports scikit-learn to check the estimator)", "spec.py", "build_run_spec"),
     ("create/update the ZenML store and stack (imports ZenML; a new home: SQLite migrations, flavors)", "infra.py", "provision"),
     ("create the MLflow store and experiment (imports MLflow; a new home: migrations)", "infra.py", "ensure_mlflow_experiment"),
     ("compile the pipeline", "pipeline_definition.py", "_compile"),

@@ -73,3 +73,4 @@ def test_profile_of_a_cold_run_accounts_for_its_parts(tmp_path, tiny_orders):
     assert len(shares) == len(bench.PROFILE_PARTS) + 1
     assert all(0 <= s <= 100 for s in shares) and 95 <= sum(shares) <= 105
     assert shares[len(bench.PROFILE_PARTS) - 1] > 10  # the steps themselves are a real part of it
+    assert all(share > 0 for share in shares[: len(bench.PROFILE_PARTS)])  # every pattern still matches the code
