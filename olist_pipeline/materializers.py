@@ -165,6 +165,7 @@ class ParquetMaterializer(PandasMaterializer):
         if table is None:
             if not self.artifact_store.exists(self._parts_dir):
                 return super().load(data_type)  # one file: ZenML's own loading
+
             def read(name: str) -> pa.Table:
                 with self.artifact_store.open(f"{self._parts_dir}/{name}", mode="rb") as handle:
                     return pq.read_table(handle)
