@@ -36,12 +36,13 @@ def resolve_config(cfg: DictConfig) -> dict[str, Any]:
     return container
 
 
-def compose_spec(cfg: DictConfig) -> tuple[RunSpec, str, dict[str, str]]:
-    """Resolve and validate the composed config. Returns the spec, its YAML and its flat params."""
+def compose_spec(cfg: DictConfig, defer_library_checks: bool = False) -> tuple[RunSpec, str, dict[str, str]]:
+    """Resolve and validate the composed config. Returns the spec, its YAML and its flat params.
+    `defer_library_checks`: see `build_run_spec`."""
     from olist_pipeline.tracking import flatten
 
     container = resolve_config(cfg)
-    return build_run_spec(container), OmegaConf.to_yaml(container), flatten(container)
+    return build_run_spec(container, defer_library_checks), OmegaConf.to_yaml(container), flatten(container)
 
 
 def _fail(message: str) -> None:
@@ -145,14 +146,8 @@ def run(cfg: DictConfig) -> float | None:
     try:
         if job is not None:
             return run_sweep_job(*compose_spec(cfg), job)
-        from olist_pipeline.tracking import flatten
-
-        container = resolve_config(cfg)
         # Checked in full unless answered from an identical earlier run (which passed these checks).
-        spec = build_run_spec(container, defer_library_checks=True)
-        return dispatch(
-            spec, OmegaConf.to_yaml(container), flatten(container), complete_spec=lambda: build_run_spec(container)
-        )
+        return dispatch(*compose_spec(cfg, defer_library_checks=True), complete_spec=lambda: compose_spec(cfg)[0])
     except OlistError as exc:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
