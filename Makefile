@@ -13,7 +13,7 @@ export AUTO_OPEN_DASHBOARD := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup stack run cd serve serve-stop predict lineage services-up services-down services-status slurm-up slurm-down sweep dashboard test test-fast bench report-real data ui clean clean-state
+.PHONY: help setup stack run cd serve serve-stop predict lineage services-up services-down services-status slurm-up slurm-down sweep resident-up resident-down resident-status dashboard test test-fast bench report-real data ui clean clean-state
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -60,6 +60,15 @@ services-status: $(STAMP) ## each service of the server stack, its URL and healt
 
 sweep: $(STAMP) ## a Hydra multirun, e.g. make sweep ARGS="model=ridge,random_forest features=seed,delivery"
 	$(PY) -m olist_pipeline -m +env=$(ENV) $(ARGS)
+
+resident-up: $(STAMP) ## start the resident runner: later `python -m olist_pipeline` calls skip ~6 s of imports
+	$(PY) -m olist_pipeline.resident start $(ARGS)
+
+resident-down: $(STAMP) ## stop it (calls run in their own process again)
+	$(PY) -m olist_pipeline.resident stop
+
+resident-status: $(STAMP) ## is it running, and where it listens
+	$(PY) -m olist_pipeline.resident status
 
 slurm-up: $(STAMP) ## a one-node SLURM cluster on 127.0.0.1 for hydra/launcher=olist_slurm (root; prints SLURM_CONF)
 	$(PY) scripts/slurm_local.py up

@@ -1,6 +1,14 @@
-"""`python -m olist_pipeline`: the Hydra entry point."""
+"""`python -m olist_pipeline`: the Hydra entry point, run by the resident runner when one is up
+(olist_pipeline/resident.py), in this process otherwise."""
 
-from olist_pipeline.cli import main
+import sys
+
+from olist_pipeline import resident
 
 if __name__ == "__main__":
+    code = None if resident.IN_CHILD else resident.try_run(sys.argv)
+    if code is not None:
+        sys.exit(code)
+    from olist_pipeline.cli import main
+
     main()

@@ -13,6 +13,11 @@ merged table from ../shared when present):
                       ZenML serves every step from its cache (the gate still runs)
   - identical re-run  the same command again with the default settings: answered from the earlier run's
                       record (olist_pipeline/reuse.py) without starting ZenML
+  - runner cold / warm / cached
+                      the cold, warm and cached commands through the resident runner
+                      (olist_pipeline/resident.py; started once, before the first size): the process that
+                      calls it is timed; the peak RSS is the forked child's (it includes the pages it shares
+                      with the runner)
 
 and, once, `--help` and the import floor (a process that only imports ZenML, MLflow, scikit-learn and
 pandas). For the cold runs it splits each step's time into the step's own work (the plain script's
@@ -48,7 +53,23 @@ GENERATED = {"100k": 80_000, "1m": 800_000}
 STEPS = ("ingest", "validate", "clean", "build_features", "split", "train", "evaluate", "promote")
 START, END = "<!-- bench-overhead:start -->", "<!-- bench-overhead:end -->"
 PROFILE_START, PROFILE_END = "<!-- bench-profile:start -->", "<!-- bench-profile:end -->"
-KINDS = ("plain script", "pipeline cold", "pipeline warm", "pipeline cached", "identical re-run")
+KINDS = ("plain script", "pipeline cold", "pipeline warm", "pipeline cached", "identical re-run",
+         "runner cold", "runner warm", "runner cached")  # fmt: skip
+
+
+def start_runner(directory: Path, env: dict[str, str]) -> tuple[dict[str, str], float, int]:
+    """Start a resident runner of its own; the environment to call it with, its start-up seconds, its pid."""
+    env = {**env, "OLIST_RESIDENT_DIR": str(directory)}
+    start = time.perf_counter()
+    subprocess.run([PY, "-m", "olist_pipeline.resident", "start"], cwd=ROOT, env=env, check=True, capture_output=True)
+    seconds = time.perf_counter() - start
+    return {**env, "OLIST_RESIDENT": "require"}, seconds, int((directory / "runner.pid").read_text())
+
+
+def measure_runner(args: list[str], env: dict[str, str], report: Path) -> tuple[float, float, str]:
+    """`measure` of a call the resident runner takes; the peak RSS is its child's."""
+    wall, _, out = measure(args, {**env, "OLIST_RESIDENT_REPORT": str(report)})
+    return wall, json.loads(report.read_text())["maxrss_kb"] / 1024, out
 
 
 def measure(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -110,7 +131,7 @@ def datasets(sizes: list[str], tmp: Path) -> dict[str, tuple[Path, int]]:
     return found
 
 
-def bench_size(path: Path, repeats: int, tmp: Path, env: dict[str, str]) -> dict[str, object]:
+def bench_size(path: Path, repeats: int, tmp: Path, env: dict[str, str], runner_env: dict[str, str]) -> dict[str, object]:
     """Alternating rounds of the four kinds on one data file; per-step split from every cold run."""
     pipeline = [PY, "-m", "olist_pipeline", "+env=dev", f"dataset.path={path}", "evaluation.report=false"]
     walls: dict[str, list[tuple[float, float]]] = {k: [] for k in KINDS}
@@ -136,6 +157,14 @@ def bench_size(path: Path, repeats: int, tmp: Path, env: dict[str, str]) -> dict
         wall, rss, out = measure([*pipeline, f"paths.state_dir={home}"], env)
         assert "identical to an earlier run" in out, out
         walls["identical re-run"].append((wall, rss))
+        home, report = tmp / f"runner-home{i}", tmp / "report.json"
+        walls["runner cold"].append(measure_runner([*pipeline, f"paths.state_dir={home}"], runner_env, report)[:2])
+        wall, rss, out = measure_runner([*pipeline, f"paths.state_dir={home}", "enable_cache=false"], runner_env, report)
+        assert "cached steps none" in out, out
+        walls["runner warm"].append((wall, rss))
+        wall, rss, out = measure_runner([*pipeline, f"paths.state_dir={home}", "pipeline.reuse_identical_run=false"], runner_env, report)
+        assert "cached steps all" in out, out
+        walls["runner cached"].append((wall, rss))
         print(f"  round {i + 1}/{repeats}: " + ", ".join(f"{k} {v[-1][0]:.1f} s" for k, v in walls.items()), file=sys.stderr)
     med = {k: (statistics.median(w for w, _ in v), statistics.median(r for _, r in v)) for k, v in walls.items()}
     per_step = {s: statistics.median(x.get(s, 0.0) for x in steps) for s in (*STEPS, "run")}
@@ -160,6 +189,29 @@ def overhead_table(results: dict[str, dict[str, object]], rows: dict[str, int]) 
             f"| {plain[1]:.0f} / {cold[1]:.0f} | {cold[1] / plain[1]:.2f} |"
         )
     return lines
+
+
+def runner_table(results: dict[str, dict[str, object]], rows: dict[str, int]) -> list[str]:
+    lines = [
+        "| data | rows | plain script | runner cold | runner warm | runner cached | cold - plain | warm - plain | cold / plain | warm / plain | RSS plain / child cold (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in results.items():
+        med = r["medians"]
+        plain, cold, warm = med["plain script"], med["runner cold"], med["runner warm"]
+        lines.append(
+            f"| {name} | {rows[name]:,} | {plain[0]:.1f} s | {cold[0]:.1f} s | {warm[0]:.1f} s | {med['runner cached'][0]:.1f} s "
+            f"| {cold[0] - plain[0]:.1f} s | {warm[0] - plain[0]:.1f} s | {cold[0] / plain[0]:.2f} | {warm[0] / plain[0]:.2f} "
+            f"| {plain[1]:.0f} / {cold[1]:.0f} |"
+        )
+    return lines
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def step_table(name: str, r: dict[str, object]) -> list[str]:
@@ -252,7 +304,8 @@ def main() -> int:
     parser.add_argument("--out", default="BENCHMARKS.md")
     parser.add_argument("--profile-only", action="store_true", help="only the profile of a cold run on the sample")
     args = parser.parse_args()
-    env = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false"}
+    # A runner the user left running must not take the in-process kinds' calls.
+    env = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false", "OLIST_RESIDENT": "off"}
     out = ROOT / args.out
     if args.profile_only:
         write_profile(out, env)
@@ -261,11 +314,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="olist-bench-") as tmp_name:
         tmp = Path(tmp_name)
         data = datasets(args.sizes.split(","), tmp)
-        for name, (path, _) in data.items():
-            print(f"{name}: {path}", file=sys.stderr)
-            sub = tmp / name
-            sub.mkdir()
-            results[name] = bench_size(path, args.repeats, sub, env)
+        runner_env, runner_start, runner_pid = start_runner(tmp / "runner", env)
+        runner_idle_rss = rss_mb(runner_pid)
+        try:
+            for name, (path, _) in data.items():
+                print(f"{name}: {path}", file=sys.stderr)
+                sub = tmp / name
+                sub.mkdir()
+                results[name] = bench_size(path, args.repeats, sub, env, runner_env)
+        finally:
+            subprocess.run([PY, "-m", "olist_pipeline.resident", "stop"], cwd=ROOT, env=runner_env, check=False)
         small = {"--help": [PY, "-m", "olist_pipeline", "--help"],
                  "import floor": [PY, "-c", "import zenml.client, mlflow, sklearn.pipeline, pandas"]}  # fmt: skip
         fixed = {k: [measure(cmd, env)[:2] for _ in range(args.repeats)] for k, cmd in small.items()}
@@ -288,6 +346,14 @@ def main() -> int:
         "| process | wall time (s, median) | peak RSS (MB) |",
         "|---|---:|---:|",
         *(f"| {k} | {w:.2f} | {r:.0f} |" for k, (w, r) in fixed_med.items()),
+        "",
+        "### Through the resident runner (`make resident-up`; olist_pipeline/resident.py)",
+        "",
+        "The same commands, taken by a runner that has already imported the libraries and forks a child per "
+        f"call. The runner started in {runner_start:.1f} s (once; not in the figures) and held {runner_idle_rss:.0f} MB "
+        "while idle; a child's peak RSS includes the pages it shares with the runner.",
+        "",
+        *runner_table(results, rows),
         "",
     ]
     for name in results:

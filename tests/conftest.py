@@ -17,6 +17,9 @@ SAMPLE = PROJECT_ROOT / "data" / "olist_sample.csv.gz"
 
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
 os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")
+# A resident runner a developer left running must not take the suite's calls (tests/test_resident.py
+# starts its own and asks for it explicitly).
+os.environ["OLIST_RESIDENT"] = "off"
 
 
 def pytest_configure(config: pytest.Config) -> None:

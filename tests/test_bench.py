@@ -36,7 +36,7 @@ def test_plain_script_times_each_phase_under_the_pipeline_step_names(tmp_path):
     assert all(v >= 0 for v in phases.values()) and phases["train"] > 0
 
 
-ENV = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false"}
+ENV = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false", "OLIST_RESIDENT": "off"}
 
 
 @pytest.fixture
@@ -49,7 +49,12 @@ def tiny_orders(tmp_path):
 @pytest.mark.slow
 def test_one_round_measures_every_kind_and_splits_the_steps(tmp_path, tiny_orders):
     bench = load_script("bench")
-    result = bench.bench_size(tiny_orders, 1, tmp_path, ENV)
+    runner_env, _, runner_pid = bench.start_runner(tmp_path / "runner", ENV)
+    try:
+        assert bench.rss_mb(runner_pid) > 100
+        result = bench.bench_size(tiny_orders, 1, tmp_path, ENV, runner_env)
+    finally:
+        subprocess.run([sys.executable, "-m", "olist_pipeline.resident", "stop"], env=runner_env, check=True)
     medians = result["medians"]
     assert set(medians) == set(bench.KINDS)
     assert all(wall > 0 and rss > 0 for wall, rss in medians.values())
@@ -63,6 +68,9 @@ def test_one_round_measures_every_kind_and_splits_the_steps(tmp_path, tiny_order
     assert steps["run"] + steps["outside"] == pytest.approx(result["cold"])
     lines = bench.step_table("tiny", result)
     assert any(line.startswith("| train |") for line in lines)
+    # the runner's children skip the imports: faster than the same kind in a process of its own
+    assert medians["runner warm"][0] < medians["pipeline warm"][0]
+    assert bench.runner_table({"tiny": result}, {"tiny": 400})[2].startswith("| tiny | 400 |")
 
 
 @pytest.mark.slow

@@ -1,0 +1,220 @@
+"""The resident runner (olist_pipeline/resident.py): a process holding ZenML, MLflow, scikit-learn...
+imported, forking one child per `python -m olist_pipeline` call.
+
+The slow tests start a real runner (its own socket directory), run the real pipeline through it on the
+embedded sample in an isolated ZenML/MLflow home, and compare with the same run in a process of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from olist_pipeline import infra, resident
+from tests.conftest import cli
+
+RUN = ("+env=dev", "evaluation.report=false")
+
+
+# ---------------------------------------------------------------- fast
+
+
+def test_environment_difference_names_the_variables_and_ignores_shell_noise():
+    started = {"PATH": "/a", "ZENML_LOGGING_VERBOSITY": "WARN", "PWD": "/x", "SHLVL": "1", "MAKELEVEL": "1"}
+    call = {"PATH": "/a", "ZENML_LOGGING_VERBOSITY": "DEBUG", "PWD": "/y", "SHLVL": "3", "NEW": "1"}
+    assert resident.env_difference(started, call) == ["NEW", "ZENML_LOGGING_VERBOSITY"]
+    assert resident.env_difference(started, {**started, "PWD": "/elsewhere", "OLIST_RESIDENT": "require"}) == []
+
+
+def test_import_time_environment_is_the_one_the_pipeline_sets():
+    """The runner imports ZenML under the same defaults infra sets before a process's first ZenML import."""
+    assert resident.IMPORT_ENV_DEFAULTS == infra.ZENML_ENV_DEFAULTS
+
+
+def test_warm_modules_are_third_party_only():
+    assert not [m for m in resident.WARM_MODULES if m.split(".")[0] == "olist_pipeline"]
+
+
+@pytest.mark.parametrize(("modules", "error"), [(("json",), None), (("json", "olist_pipeline.paths"), "olist_pipeline.paths")])
+def test_warming_up_the_projects_own_code_is_refused(tmp_path, modules, error):
+    """A child must import olist_pipeline itself, or an edited module would run as the runner's old copy."""
+    code = (
+        "import sys; from pathlib import Path; from olist_pipeline.resident import Runner\n"
+        f"Runner(Path({str(tmp_path)!r}) / 's.sock', idle_minutes=1, modules={modules!r}).warm_up()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    if error is None:
+        assert result.returncode == 0, result.stderr
+    else:
+        assert result.returncode != 0 and "ResidentError" in result.stderr and error in result.stderr
+
+
+def test_without_a_runner_calls_run_in_process(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(resident.ENV_DIR, str(tmp_path))
+    monkeypatch.delenv(resident.ENV_SWITCH, raising=False)
+    assert resident.try_run(["olist_pipeline"]) is None
+    monkeypatch.setenv(resident.ENV_SWITCH, "off")
+    assert resident.try_run(["olist_pipeline"]) is None
+    monkeypatch.setenv(resident.ENV_SWITCH, "require")
+    with pytest.raises(SystemExit) as exit_:
+        resident.try_run(["olist_pipeline"])
+    assert exit_.value.code == 2
+    assert "no resident runner is listening" in capsys.readouterr().err
+
+
+def test_a_dead_runners_socket_is_not_used(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(resident.ENV_DIR, str(tmp_path))
+    monkeypatch.delenv(resident.ENV_SWITCH, raising=False)
+    import socket
+
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(resident.socket_path()))
+    stale.close()  # the file stays, nobody listens
+    assert resident.try_run(["olist_pipeline"]) is None
+
+
+# ---------------------------------------------------------------- slow: a real runner
+
+
+class RunnerProcess:
+    def __init__(self, directory: Path, env: dict[str, str], watch: Path):
+        self.directory = directory
+        self.env = env
+        self.log = directory / "serve.log"
+        command = [sys.executable, "-m", "olist_pipeline.resident", "serve", "--watch", str(watch)]
+        self.process = subprocess.Popen(command, env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, cwd="/")  # fmt: skip
+        deadline = time.monotonic() + 120
+        while "ready:" not in self.log.read_text():
+            assert self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, "runner not ready after 120 s"
+            time.sleep(0.1)
+
+    def call(self, *args: str, extra_env: dict[str, str] | None = None, **kwargs):
+        # "" = use the runner when it takes the call (conftest turns it off for the rest of the suite)
+        return cli(*args, env={**self.env, resident.ENV_SWITCH: "", **(extra_env or {})}, **kwargs)
+
+    def children(self) -> list[int]:
+        return [int(p) for p in re.findall(r"pid (\d+): /", self.log.read_text())]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("resident")
+    watch = directory / "watched"
+    watch.write_text("0")
+    env = {**os.environ, resident.ENV_DIR: str(directory), "ZENML_ANALYTICS_OPT_IN": "false", "COLUMNS": "200"}
+    env.pop(resident.ENV_SWITCH, None)
+    env.pop("HYDRA_FULL_ERROR", None)
+    process = RunnerProcess(directory, env, watch)
+    process.watch = watch
+    yield process
+    process.stop()
+    assert not (directory / "runner.sock").exists(), "the runner left its socket behind"
+
+
+def _metrics(stdout: str) -> dict[str, str]:
+    return dict(re.findall(r"│ (rmse|mae|r2|low_score_recall)\s+│ ([0-9.]+) │", stdout))
+
+
+@pytest.mark.slow
+def test_a_run_through_the_runner_is_the_same_run(runner, tmp_path):
+    report = tmp_path / "report.json"
+    require = {resident.ENV_SWITCH: "require", resident.ENV_REPORT: str(report)}
+    through = runner.call(*RUN, state_dir=tmp_path / "through", extra_env=require)
+    assert through.returncode == 0, through.stderr[-3000:]
+    assert "resident runner" not in through.stderr  # taken, not refused
+    assert json.loads(report.read_text())["exit"] == 0
+    assert json.loads(report.read_text())["maxrss_kb"] > 100_000
+    assert "zenml run" in through.stdout and "promoted" in through.stdout
+    alone = runner.call(*RUN, state_dir=tmp_path / "alone", extra_env={resident.ENV_SWITCH: "off"})
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    assert _metrics(through.stdout) == _metrics(alone.stdout) != {}
+    # the ZenML run and the MLflow run went to the call's own home
+    assert (tmp_path / "through" / "zenml").is_dir() and (tmp_path / "through" / "mlflow").is_dir()
+
+
+@pytest.mark.slow
+def test_a_bad_config_fails_the_same_way_and_writes_nothing(runner, tmp_path):
+    result = runner.call("model=ridgee", state_dir=tmp_path / "state", extra_env={resident.ENV_SWITCH: "require"})
+    assert result.returncode != 0
+    assert "Available options in 'model'" in result.stderr
+    assert not (tmp_path / "state").exists()
+
+
+@pytest.mark.slow
+def test_another_environment_runs_in_process_and_says_why(runner):
+    result = runner.call("--help", extra_env={"ZENML_LOGGING_VERBOSITY": "DEBUG"})
+    assert result.returncode == 0 and "olist_pipeline: train" in result.stdout
+    assert "did not take the call: the environment differs from the runner's in ZENML_LOGGING_VERBOSITY" in result.stderr
+    refused = runner.call("--help", extra_env={"ZENML_LOGGING_VERBOSITY": "DEBUG", resident.ENV_SWITCH: "require"})
+    assert refused.returncode == 2 and "did not take this call" in refused.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_reaches_the_child_and_a_dead_caller_stops_it(runner, tmp_path):
+    env = {**runner.env, resident.ENV_SWITCH: "require"}
+    command = [sys.executable, "-m", "olist_pipeline", *RUN, f"paths.state_dir={tmp_path / 'a'}"]
+    seen = set(runner.children())
+
+    def started_child(caller: subprocess.Popen) -> int:
+        deadline = time.monotonic() + 60
+        while not (new := set(runner.children()) - seen):
+            assert caller.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        seen.update(new)
+        return new.pop()
+
+    caller = subprocess.Popen(command, env=env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started_child(caller)
+    time.sleep(2)
+    caller.send_signal(signal.SIGINT)
+    _, err = caller.communicate(timeout=60)
+    assert caller.returncode == 130, err[-2000:]
+
+    command[-1] = f"paths.state_dir={tmp_path / 'b'}"
+    caller = subprocess.Popen(command, env=env, cwd="/", stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = started_child(caller)
+    time.sleep(1)
+    caller.kill()
+    caller.wait()
+    deadline = time.monotonic() + 3  # the run itself would go on for several seconds
+    while _alive(child):
+        assert time.monotonic() < deadline, "the runner did not stop the child of a dead caller"
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert f"pid {child}: exit {128 + signal.SIGTERM}" in runner.log.read_text()
+    # and the runner still takes calls
+    assert runner.call("--help", extra_env={resident.ENV_SWITCH: "require"}).returncode == 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+@pytest.mark.slow
+def test_a_changed_installation_stops_the_runner(runner):
+    """After `pip install` (here: a watched path changing) the runner refuses the call and stops: a child
+    would otherwise run on the libraries as they were when it started."""
+    os.utime(runner.watch, ns=(time.time_ns(), time.time_ns() + 10**9))
+    result = runner.call("--help", extra_env={resident.ENV_SWITCH: "require"})
+    assert result.returncode == 2 and "changed since it started" in result.stderr
+    runner.process.wait(timeout=30)
+    fallback = runner.call("--help")  # no runner now: in-process, no note
+    assert fallback.returncode == 0 and "resident runner" not in fallback.stderr
