@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from olist_pipeline.errors import ConfigError, ServiceError
 from olist_pipeline.paths import PROJECT_ROOT
+from olist_pipeline.resident import memoize_package_index
 from olist_pipeline.spec import StackSpec
 
 #: Set for every ZenML process we start: no network (analytics), no browser, plain tracebacks.
@@ -27,25 +27,6 @@ ZENML_ENV_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
     "GIT_PYTHON_REFRESH": "quiet",
 }
-
-
-def memoize_package_index() -> None:
-    """Compute `packages_distributions()` once per process.
-
-    ZenML resolves the distribution of every output artifact's type, and MLflow checks a logged
-    model's requirements, by calling `importlib.metadata.packages_distributions()`, which re-reads
-    the file list of every installed distribution on each call: about 1 s per call in this venv, over
-    6 s of a cold training run. The installed set does not change during a run, so the answer is
-    cached. (Worth upstreaming to ZenML's `source_utils._get_package_for_module`.)
-    """
-    import importlib.metadata
-
-    import importlib_metadata
-
-    for module in (importlib.metadata, importlib_metadata):
-        function = module.packages_distributions
-        if not hasattr(function, "cache_info"):
-            module.packages_distributions = functools.cache(function)
 
 
 def env_file() -> Path:

@@ -218,3 +218,23 @@ def test_a_changed_installation_stops_the_runner(runner):
     runner.process.wait(timeout=30)
     fallback = runner.call("--help")  # no runner now: in-process, no note
     assert fallback.returncode == 0 and "resident runner" not in fallback.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the socket file to another user")
+def test_a_socket_of_another_user_is_never_called(tmp_path, monkeypatch, capsys):
+    """The call sends its environment (credentials included): never to another user's process."""
+    import socket
+
+    monkeypatch.setenv(resident.ENV_DIR, str(tmp_path))
+    monkeypatch.delenv(resident.ENV_SWITCH, raising=False)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(resident.socket_path()))
+    listener.listen(1)
+    os.chown(resident.socket_path(), 12345, -1)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            resident.try_run(["olist_pipeline"])
+    finally:
+        listener.close()
+    assert exit_.value.code == 2
+    assert "belongs to uid 12345" in capsys.readouterr().err
