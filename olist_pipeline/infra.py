@@ -14,19 +14,10 @@ from pathlib import Path
 
 from olist_pipeline.errors import ConfigError, ServiceError
 from olist_pipeline.paths import PROJECT_ROOT
-from olist_pipeline.resident import memoize_package_index
+# ZENML_ENV_DEFAULTS: set for every ZenML process we start (no network, no browser, plain tracebacks);
+# defined beside the resident runner, which sets them before its imports as provisioning does here.
+from olist_pipeline.resident import ZENML_ENV_DEFAULTS, memoize_package_index
 from olist_pipeline.spec import StackSpec
-
-#: Set for every ZenML process we start: no network (analytics), no browser, plain tracebacks.
-ZENML_ENV_DEFAULTS = {
-    "ZENML_ANALYTICS_OPT_IN": "false",
-    "AUTO_OPEN_DASHBOARD": "false",
-    "ZENML_ENABLE_RICH_TRACEBACK": "false",
-    "ZENML_LOGGING_VERBOSITY": "WARN",
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-    "GIT_PYTHON_REFRESH": "quiet",
-}
 
 
 def env_file() -> Path:

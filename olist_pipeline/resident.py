@@ -72,9 +72,9 @@ VOLATILE_ENV = frozenset({
     "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "PYTEST_CURRENT_TEST", ENV_SWITCH, ENV_REPORT,
 })  # fmt: skip
 
-# Set while importing, as olist_pipeline.infra sets them before its first ZenML import (a copy: importing
-# infra here would import the project's code into the runner; tests/test_resident.py keeps them equal).
-IMPORT_ENV_DEFAULTS = {
+#: Set for every ZenML process we start: no network (analytics), no browser, plain tracebacks. The runner
+#: sets them before its imports, as olist_pipeline.infra does before a process's first ZenML import.
+ZENML_ENV_DEFAULTS = {
     "ZENML_ANALYTICS_OPT_IN": "false",
     "AUTO_OPEN_DASHBOARD": "false",
     "ZENML_ENABLE_RICH_TRACEBACK": "false",
@@ -278,7 +278,7 @@ class Runner:
         import importlib
 
         start = time.perf_counter()
-        for key, value in IMPORT_ENV_DEFAULTS.items():
+        for key, value in ZENML_ENV_DEFAULTS.items():
             os.environ.setdefault(key, value)
         for name in self.modules:
             importlib.import_module(name)

@@ -36,7 +36,8 @@ def test_environment_difference_names_the_variables_and_ignores_shell_noise():
 
 def test_import_time_environment_is_the_one_the_pipeline_sets():
     """The runner imports ZenML under the same defaults infra sets before a process's first ZenML import."""
-    assert resident.IMPORT_ENV_DEFAULTS == infra.ZENML_ENV_DEFAULTS
+    assert infra.ZENML_ENV_DEFAULTS is resident.ZENML_ENV_DEFAULTS
+    assert resident.ZENML_ENV_DEFAULTS["ZENML_LOGGING_VERBOSITY"] == "WARN"
 
 
 def test_warm_modules_are_third_party_only():
