@@ -70,6 +70,8 @@ VOLATILE_ENV = frozenset({
     "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKE_TERMOUT", "MAKE_TERMERR", "MAKEOVERRIDES",
     "SSH_CLIENT", "SSH_CONNECTION", "SSH_TTY", "SSH_AUTH_SOCK", "TMUX", "TMUX_PANE", "WINDOWID", "DISPLAY",
     "TERM_PROGRAM", "TERM_PROGRAM_VERSION", "PYTEST_CURRENT_TEST", ENV_SWITCH, ENV_REPORT,
+    # the Makefile's own variables: make exports those given on its command line (make sweep ARGS=...)
+    "ARGS", "ENV", "INPUT", "VERSION", "STACK_ARGS", "PYTEST_ARGS", "BENCH_ARGS",
 })  # fmt: skip
 
 #: Set for every ZenML process we start: no network (analytics), no browser, plain tracebacks. The runner

@@ -32,6 +32,7 @@ def test_environment_difference_names_the_variables_and_ignores_shell_noise():
     call = {"PATH": "/a", "ZENML_LOGGING_VERBOSITY": "DEBUG", "PWD": "/y", "SHLVL": "3", "NEW": "1"}
     assert resident.env_difference(started, call) == ["NEW", "ZENML_LOGGING_VERBOSITY"]
     assert resident.env_difference(started, {**started, "PWD": "/elsewhere", "OLIST_RESIDENT": "require"}) == []
+    assert resident.env_difference(started, {**started, "ARGS": "model=ridge", "MAKEFLAGS": "-- ARGS=x"}) == []
 
 
 def test_import_time_environment_is_the_one_the_pipeline_sets():
