@@ -16,7 +16,7 @@ What keeps a run in a child identical to one in a process of its own:
 - a call is refused (and runs in-process) when its environment differs from the one the runner started in
   (libraries read variables such as `ZENML_LOGGING_VERBOSITY` when they are imported), except in variables
   no library reads (`VOLATILE_ENV`); the refusal names the variables;
-- the runner stops itself, refusing the call, once the installed packages (the mtimes of the import path's
+- the runner stops itself, refusing the call, once the installed packages (the mtimes of the site-packages
   directories) or this file have changed since it started;
 - the runner is single-threaded (forking a threaded process can deadlock the child), never touches a ZenML
   or MLflow store, and freezes its heap (`gc.freeze`) so children share its pages;
@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import selectors
 import signal
 import socket
 import struct
@@ -237,12 +238,7 @@ def _wait_for_child(sock: socket.socket, pid: int) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, forward)
     sock.settimeout(None)
-    while True:
-        try:
-            message, _ = _recv(sock)
-            break
-        except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for safety
-            continue
+    message, _ = _recv(sock)  # a forwarded signal interrupts nothing: recv is retried (PEP 475)
     sock.close()
     if message is None:
         print(f"olist-pipeline: the resident runner went away while running the call (child pid {pid})",
@@ -321,8 +317,6 @@ class Runner:
         self.inode = os.stat(self.path).st_ino
 
     def serve(self) -> None:
-        import selectors
-
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         selector = selectors.DefaultSelector()
@@ -383,8 +377,6 @@ class Runner:
             conn.settimeout(None)
             _send(conn, {"accepted": True, "pid": pid})
             self.children[pid] = conn
-            import selectors
-
             selector.register(conn, selectors.EVENT_READ, data=pid)
             print(f"{time.strftime('%H:%M:%S')} pid {pid}: {' '.join(request['argv'])}", flush=True)
         except (OSError, ValueError) as exc:
@@ -413,9 +405,9 @@ class Runner:
         code = 1
         try:
             os.setpgid(0, 0)
-            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE):
+            for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGCHLD, signal.SIGPIPE):
                 signal.signal(signum, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C -> KeyboardInterrupt, as usual
             if self.listener is not None:
                 self.listener.close()
             for other in self.children.values():
@@ -568,8 +560,8 @@ def start(idle_minutes: float, timeout: float = 120) -> int:
     """Start the runner in the background (detached, logging to runner.log) and wait until it is ready."""
     import subprocess
 
-    if running_pid():
-        print(f"already running (pid {running_pid()}), listening at {socket_path()}")
+    if (pid := running_pid()) is not None:
+        print(f"already running (pid {pid}), listening at {socket_path()}")
         return 0
     runtime_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
     log = _log_file()

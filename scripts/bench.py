@@ -57,6 +57,14 @@ KINDS = ("plain script", "pipeline cold", "pipeline warm", "pipeline cached", "i
          "runner cold", "runner warm", "runner cached")  # fmt: skip
 
 
+#: The runner's kinds, in order, in one new home: (kind, extra overrides, text its summary must show).
+RUNNER_KINDS = (
+    ("runner cold", (), "cached steps none"),
+    ("runner warm", ("enable_cache=false",), "cached steps none"),
+    ("runner cached", ("pipeline.reuse_identical_run=false",), "cached steps all"),
+)
+
+
 def start_runner(directory: Path, env: dict[str, str]) -> tuple[dict[str, str], float, int]:
     """Start a resident runner of its own; the environment to call it with, its start-up seconds, its pid."""
     env = {**env, "OLIST_RESIDENT_DIR": str(directory)}
@@ -158,13 +166,10 @@ def bench_size(path: Path, repeats: int, tmp: Path, env: dict[str, str], runner_
         assert "identical to an earlier run" in out, out
         walls["identical re-run"].append((wall, rss))
         home, report = tmp / f"runner-home{i}", tmp / "report.json"
-        walls["runner cold"].append(measure_runner([*pipeline, f"paths.state_dir={home}"], runner_env, report)[:2])
-        wall, rss, out = measure_runner([*pipeline, f"paths.state_dir={home}", "enable_cache=false"], runner_env, report)
-        assert "cached steps none" in out, out
-        walls["runner warm"].append((wall, rss))
-        wall, rss, out = measure_runner([*pipeline, f"paths.state_dir={home}", "pipeline.reuse_identical_run=false"], runner_env, report)
-        assert "cached steps all" in out, out
-        walls["runner cached"].append((wall, rss))
+        for kind, overrides, expected in RUNNER_KINDS:
+            wall, rss, out = measure_runner([*pipeline, f"paths.state_dir={home}", *overrides], runner_env, report)
+            assert expected in out, out
+            walls[kind].append((wall, rss))
         print(f"  round {i + 1}/{repeats}: " + ", ".join(f"{k} {v[-1][0]:.1f} s" for k, v in walls.items()), file=sys.stderr)
     med = {k: (statistics.median(w for w, _ in v), statistics.median(r for _, r in v)) for k, v in walls.items()}
     per_step = {s: statistics.median(x.get(s, 0.0) for x in steps) for s in (*STEPS, "run")}

@@ -92,8 +92,9 @@ class RunnerProcess:
         self.env = env
         self.log = directory / "serve.log"
         command = [sys.executable, "-m", "olist_pipeline.resident", "serve", "--watch", str(watch)]
-        self.process = subprocess.Popen(command, env=env, stdout=open(self.log, "w"), stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, cwd="/")  # fmt: skip
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, cwd="/")  # fmt: skip
         deadline = time.monotonic() + 120
         while "ready:" not in self.log.read_text():
             assert self.process.poll() is None, self.log.read_text()
