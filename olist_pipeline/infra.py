@@ -133,12 +133,21 @@ def _store_errors(stack: StackSpec) -> Iterator[None]:
         ) from None
 
 
+def _seed_local_store(stack: StackSpec) -> None:
+    """A new home's local ZenML store starts as a copy of a pre-migrated template (store_templates)."""
+    if stack.zenml_store is None:
+        from olist_pipeline.store_templates import seed_zenml_home
+
+        seed_zenml_home()
+
+
 def connect(stack: StackSpec) -> None:
     """Check the stack's services answer, then log in to the ZenML store (for jobs that only read)."""
     check_services(stack)
     from zenml.client import Client
 
     with _store_errors(stack):
+        _seed_local_store(stack)
         Client().zen_store  # noqa: B018 - connects and authenticates
 
 
@@ -168,6 +177,7 @@ def provision(stack: StackSpec) -> list[str]:
     check_services(stack)
     actions: list[str] = []
     with _store_lock(stack), _store_errors(stack):
+        _seed_local_store(stack)
         root = Path(stack.zenml_config_path)
         if not Client.is_repository_directory(root):
             Client.initialize(root=root)
@@ -218,9 +228,12 @@ def ensure_mlflow_experiment(stack: StackSpec, experiment_name: str) -> str:
     """
     from mlflow.tracking import MlflowClient
 
+    from olist_pipeline.store_templates import seed_mlflow_store
+
     uri = stack.mlflow_tracking_uri
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        seed_mlflow_store(uri)
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is not None:

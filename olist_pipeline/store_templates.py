@@ -1,0 +1,171 @@
+"""Pre-migrated, empty ZenML and MLflow SQLite stores: a new home starts from a copy.
+
+A new local home otherwise pays, on its first run, for ZenML creating its schema and syncing ~80 flavor
+rows (~1.9 s here) and for MLflow running its Alembic migrations (~1.2 s). Neither depends on the home, only
+on the installed ZenML / MLflow, so the first process that needs one builds a template with the libraries'
+own code (`SqlZenStore(skip_default_registrations=True)`: migrations and flavors, no user, project or stack;
+MLflow's table initialisation: no experiment) into a cache keyed by their versions, and every new home gets a
+copy. The copy's ZenML server id is set to the home's own (what ZenML itself writes), so no two homes share
+an identity; the default user, project, stack and MLflow experiment are then created by the libraries as usual.
+
+Templates live in `$OLIST_STORE_TEMPLATES` (default `$XDG_CACHE_HOME/olist-pipeline/store-templates`);
+`OLIST_STORE_TEMPLATES=off` turns them off. Templates and seeded stores appear atomically (written aside,
+then renamed or hard-linked), so a crash never leaves a half-written store that a later run would take; if
+the cache cannot be written the home is created the usual way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+OFF = "off"
+
+
+def templates_dir() -> Path | None:
+    """Where templates are kept, or None when turned off."""
+    configured = os.environ.get("OLIST_STORE_TEMPLATES", "")
+    if configured.lower() == OFF:
+        return None
+    if configured:
+        return Path(configured)
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "olist-pipeline" / "store-templates"
+
+
+@contextlib.contextmanager
+def _aside(target: Path) -> Iterator[Path]:
+    """A temporary file beside `target` that is removed afterwards unless it was moved into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    os.unlink(name)  # the libraries create the database file themselves
+    try:
+        yield Path(name)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+
+
+def _template(name: str, build: Callable[[Path], None]) -> Path | None:
+    """The template `name` in the cache, built with `build(path)` if missing; None if off or unwritable."""
+    directory = templates_dir()
+    if directory is None:
+        return None
+    path = directory / name
+    if path.exists():
+        return path
+    try:
+        with _aside(path) as scratch:
+            build(scratch)
+            os.replace(scratch, path)  # atomic: a template is either complete or absent
+    except OSError:
+        return None
+    return path
+
+
+def _seed(template: Path | None, target: Path, adjust: Callable[[sqlite3.Connection], None] | None = None) -> bool:
+    """Copy `template` to `target` if `target` does not exist yet; True if this call created it."""
+    if template is None or target.exists():
+        return False
+    with _aside(target) as scratch:
+        shutil.copyfile(template, scratch)
+        if adjust is not None:
+            with contextlib.closing(sqlite3.connect(scratch)) as db, db:
+                adjust(db)
+        try:
+            os.link(scratch, target)  # never replaces a store another process created meanwhile
+        except FileExistsError:
+            return False
+    return True
+
+
+def _build_zenml(path: Path) -> None:
+    from zenml.zen_stores.sql_zen_store import SqlZenStore, SqlZenStoreConfiguration
+
+    store = SqlZenStore(config=SqlZenStoreConfiguration(url=f"sqlite:///{path}"), skip_default_registrations=True)
+    store.engine.dispose()
+
+
+def _build_mlflow(path: Path) -> None:
+    import sqlalchemy
+    from mlflow.store.db.utils import _initialize_tables
+
+    engine = sqlalchemy.create_engine(f"sqlite:///{path}")
+    try:
+        _initialize_tables(engine)
+    finally:
+        engine.dispose()
+
+
+def zenml_template() -> Path | None:
+    """The installed ZenML's template (built if missing), or None when templates are off or unwritable."""
+    import zenml
+
+    return _template(f"zenml-{zenml.__version__}.db", _build_zenml)
+
+
+def mlflow_template() -> Path | None:
+    """The installed MLflow's template (built if missing), or None when templates are off or unwritable."""
+    import mlflow
+
+    return _template(f"mlflow-{mlflow.__version__}.db", _build_mlflow)
+
+
+def seed_zenml_home() -> bool:
+    """Seed the local store of the ZenML home in `ZENML_CONFIG_PATH` if it has none yet.
+
+    Must run before the store is first opened. True if the store was created from the template.
+    """
+    from zenml.config.global_config import GlobalConfiguration
+
+    config = GlobalConfiguration()
+    url = str(config.store_configuration.url)
+    if not url.startswith("sqlite:///"):
+        return False
+    target = Path(url.removeprefix("sqlite:///"))
+    if target.exists():
+        return False
+    server_id = config.user_id.hex  # a local ZenML store's server id is its home's user id
+
+    def own_identity(db: sqlite3.Connection) -> None:
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # ZenML's naive-UTC format
+        db.execute("UPDATE server_settings SET id = ?, updated = ?, last_user_activity = ?", (server_id, now, now))
+
+    return _seed(zenml_template(), target, own_identity)
+
+
+def seed_mlflow_store(tracking_uri: str) -> bool:
+    """Seed the MLflow SQLite store of `tracking_uri` if it does not exist yet; True if it was created."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return False
+    target = Path(tracking_uri.removeprefix("sqlite:///"))
+    if target.exists():
+        return False
+    return _seed(mlflow_template(), target)
+
+
+def main() -> int:
+    """`python -m olist_pipeline.store_templates`: build the templates now and print where they are."""
+    if templates_dir() is None:
+        print("store templates are off (OLIST_STORE_TEMPLATES=off)")
+        return 0
+    from olist_pipeline.resident import ZENML_ENV_DEFAULTS
+
+    with tempfile.TemporaryDirectory(prefix="olist-store-templates-") as scratch:
+        # Building opens a ZenML global configuration: a throwaway one, not the user's.
+        os.environ.update({**ZENML_ENV_DEFAULTS, "ZENML_CONFIG_PATH": scratch, "ZENML_REPOSITORY_PATH": scratch})
+        templates = {"ZenML": zenml_template(), "MLflow": mlflow_template()}
+    for name, path in templates.items():
+        print(f"{name}: {path if path else 'not built: ' + str(templates_dir()) + ' is not writable'}")
+    return 0 if all(templates.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

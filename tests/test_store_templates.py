@@ -1,0 +1,166 @@
+"""New homes start from pre-migrated store templates: built once, atomically, never shared identities."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from olist_pipeline import store_templates
+from tests.conftest import SAMPLE, cli
+
+
+def _make_db(path: Path) -> None:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE t (x)")
+        db.execute("INSERT INTO t VALUES (1)")
+    db.close()
+
+
+def test_a_template_is_built_once_and_then_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("OLIST_STORE_TEMPLATES", str(tmp_path / "cache"))
+    built: list[Path] = []
+
+    def build(path: Path) -> None:
+        built.append(path)
+        _make_db(path)
+
+    first = store_templates._template("x.db", build)
+    second = store_templates._template("x.db", build)
+    assert first == second == tmp_path / "cache" / "x.db"
+    assert len(built) == 1 and built[0] != first  # built aside, then renamed into place
+    assert os.listdir(tmp_path / "cache") == ["x.db"]
+
+
+def test_a_failed_build_leaves_no_template(tmp_path, monkeypatch):
+    monkeypatch.setenv("OLIST_STORE_TEMPLATES", str(tmp_path))
+
+    def build(path: Path) -> None:
+        _make_db(path)
+        raise RuntimeError("migration failed")
+
+    with pytest.raises(RuntimeError, match="migration failed"):
+        store_templates._template("x.db", build)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("setting", ["off", "/proc/no-such-cache"])
+def test_templates_off_or_unwritable_mean_the_usual_creation(tmp_path, monkeypatch, setting):
+    monkeypatch.setenv("OLIST_STORE_TEMPLATES", setting)
+    assert store_templates._template("x.db", _make_db) is None
+    assert store_templates.seed_mlflow_store(f"sqlite:///{tmp_path}/mlflow.db") is False
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_seeding_never_replaces_a_store(tmp_path):
+    template, target = tmp_path / "template.db", tmp_path / "home" / "store.db"
+    _make_db(template)
+    target.parent.mkdir()
+    target.write_text("a store another process created")
+    assert store_templates._seed(template, target) is False
+    assert target.read_text() == "a store another process created"
+
+    # created between our check and our link: the other process's store stays
+    target.unlink()
+
+    def racing(db: sqlite3.Connection) -> None:
+        target.write_text("created meanwhile")
+
+    assert store_templates._seed(template, target, racing) is False
+    assert target.read_text() == "created meanwhile"
+    assert sorted(os.listdir(target.parent)) == ["store.db"]  # no scratch copy left behind
+
+    target.unlink()
+    assert store_templates._seed(template, target) is True
+    with sqlite3.connect(target) as db:
+        assert db.execute("SELECT x FROM t").fetchall() == [(1,)]
+    db.close()
+
+
+@pytest.mark.slow
+def test_a_seeded_mlflow_store_is_a_complete_new_store(tmp_path, monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.setenv("OLIST_STORE_TEMPLATES", str(tmp_path / "cache"))
+    uris = [f"sqlite:///{tmp_path}/{name}/mlflow.db" for name in ("a", "b")]
+    for uri in uris:
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir()
+        assert store_templates.seed_mlflow_store(uri) is True
+        assert store_templates.seed_mlflow_store(uri) is False  # the store exists now
+        client = MlflowClient(tracking_uri=uri)  # MLflow checks the schema revision is its head
+        assert client.get_experiment("0").name == "Default"
+        experiment = client.create_experiment("olist", artifact_location=(tmp_path / "artifacts").as_uri())
+        run = client.create_run(experiment)
+        client.log_metric(run.info.run_id, "rmse", 1.0)
+        assert client.get_run(run.info.run_id).data.metrics == {"rmse": 1.0}
+    # the template itself stays empty
+    with sqlite3.connect(tmp_path / "cache" / os.listdir(tmp_path / "cache")[0]) as db:
+        assert db.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)
+    db.close()
+
+
+_OPEN_HOME = """
+import json, os, sys
+from olist_pipeline.cli import compose_spec
+from olist_pipeline.compose import compose_config
+from olist_pipeline.infra import configure_environment, provision
+spec, _, _ = compose_spec(compose_config(["+env=dev", "paths.state_dir=" + sys.argv[1]]))
+configure_environment(spec.stack)
+provision(spec.stack)
+from zenml.client import Client
+from zenml.config.global_config import GlobalConfiguration
+client = Client()
+print(json.dumps({
+    "server_id": str(client.zen_store.get_store_info().id),
+    "user_id": str(GlobalConfiguration().user_id),
+    "user": str(client.active_user.id),
+    "stack": client.active_stack_model.name,
+    "flavors": sorted((f.type, f.name) for f in client.list_flavors(size=1000)),
+}))
+"""
+
+
+def _open_home(state_dir: Path, templates: str) -> dict:
+    env = {**os.environ, "OLIST_STORE_TEMPLATES": templates}
+    out = subprocess.run([sys.executable, "-c", _OPEN_HOME, str(state_dir)], capture_output=True, text=True, env=env, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_seeded_zenml_homes_have_their_own_identity_and_all_flavors(tmp_path):
+    cache = tmp_path / "cache"
+    a, b = (_open_home(tmp_path / name, str(cache)) for name in ("a", "b"))
+    usual = _open_home(tmp_path / "usual", "off")
+    assert any(cache.glob("zenml-*.db"))
+    assert (tmp_path / "a" / "zenml" / "local_stores" / "default_zen_store" / "zenml.db").exists()
+    for home in (a, b):
+        assert home["server_id"] == home["user_id"]  # as ZenML itself sets up a local store
+        assert home["stack"] == "olist_local"
+        assert home["flavors"] == usual["flavors"]
+    assert len({a["server_id"], b["server_id"], usual["server_id"]}) == 3
+    assert a["user"] != b["user"]
+
+
+def _metrics(stdout: str) -> dict[str, str]:
+    return dict(re.findall(r"│ (rmse|mae|r2|low_score_recall)\s+│ ([0-9.]+) │", stdout))
+
+
+@pytest.mark.slow
+def test_a_run_in_a_seeded_home_is_the_same_run(tmp_path):
+    run = ("+env=dev", "evaluation.report=false", f"dataset.path={SAMPLE}")
+    seeded = cli(*run, state_dir=tmp_path / "seeded")
+    usual = cli(*run, state_dir=tmp_path / "usual", env={"OLIST_STORE_TEMPLATES": "off"})
+    assert seeded.returncode == 0, seeded.stderr[-3000:]
+    assert usual.returncode == 0, usual.stderr[-3000:]
+    assert _metrics(seeded.stdout) == _metrics(usual.stdout) != {}
+    assert "promoted" in seeded.stdout
+    # and the seeded home's next run is served from ZenML's cache like any home's
+    again = cli(*run, "pipeline.reuse_identical_run=false", state_dir=tmp_path / "seeded")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "cached steps all" in again.stdout
