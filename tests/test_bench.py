@@ -71,6 +71,8 @@ def test_one_round_measures_every_kind_and_splits_the_steps(tmp_path, tiny_order
     # the runner's children skip the imports: faster than the same kind in a process of its own
     assert medians["runner warm"][0] < medians["pipeline warm"][0]
     assert bench.runner_table({"tiny": result}, {"tiny": 400})[2].startswith("| tiny | 400 |")
+    header, _, row = bench.overhead_table({"tiny": result}, {"tiny": 400})
+    assert row.startswith("| tiny | 400 |") and row.count("|") == header.count("|")
 
 
 @pytest.mark.slow
