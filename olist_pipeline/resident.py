@@ -530,6 +530,30 @@ def _log_file() -> Path:
     return runtime_dir() / "runner.log"
 
 
+def _state_file() -> Path:
+    return runtime_dir() / "runner.json"
+
+
+def _env_digest(env: dict[str, str]) -> str:
+    """A digest of the environment as the runner compares it (values are not written to disk)."""
+    kept = sorted((k, v) for k, v in env.items() if k not in VOLATILE_ENV)
+    return hashlib.sha256(json.dumps(kept).encode()).hexdigest()
+
+
+def stale_reason() -> str | None:
+    """Why the running runner would refuse this environment's calls (its packages, code or environment
+    changed since it started), or None."""
+    try:
+        state = json.loads(_state_file().read_text())
+    except (OSError, ValueError):
+        return None
+    if packages_fingerprint(tuple(state.get("watch", ()))) != state.get("fingerprint"):
+        return "installed packages or the runner's code changed since it started"
+    if _env_digest(dict(os.environ)) != state.get("env"):
+        return "it was started from another environment"
+    return None
+
+
 def running_pid() -> int | None:
     try:
         pid = int(_pid_file().read_text())
@@ -548,12 +572,15 @@ def serve_foreground(idle_minutes: float, watch: tuple[str, ...] = ()) -> None:
         runner._close()
         raise
     _pid_file().write_text(str(os.getpid()))
+    state = {"fingerprint": runner.fingerprint, "watch": list(watch), "env": _env_digest(runner.started_env)}
+    _state_file().write_text(json.dumps(state))
     print(f"ready: imported {len(runner.modules)} libraries in {seconds:.1f} s; listening at {runner.path}",
           flush=True)  # fmt: skip
     try:
         runner.serve()
     finally:
         _pid_file().unlink(missing_ok=True)
+        _state_file().unlink(missing_ok=True)
 
 
 def start(idle_minutes: float, timeout: float = 120) -> int:
@@ -561,8 +588,13 @@ def start(idle_minutes: float, timeout: float = 120) -> int:
     import subprocess
 
     if (pid := running_pid()) is not None:
-        print(f"already running (pid {pid}), listening at {socket_path()}")
-        return 0
+        why = stale_reason()
+        if why is None:
+            print(f"already running (pid {pid}), listening at {socket_path()}")
+            return 0
+        print(f"restarting the runner (pid {pid}): {why}")
+        if stop() != 0:
+            return 1
     runtime_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
     log = _log_file()
     code = f"from olist_pipeline.resident import serve_foreground; serve_foreground({idle_minutes!r})"
@@ -621,8 +653,12 @@ def main(args: list[str] | None = None) -> int:
         serve_foreground(options.idle_minutes, tuple(options.watch))
         return 0
     pid = running_pid()
-    print(f"running (pid {pid}), listening at {socket_path()}" if pid else "not running")
-    return 0 if pid else 3
+    if pid is None:
+        print("not running")
+        return 3
+    why = stale_reason()
+    print(f"running (pid {pid}), listening at {socket_path()}" + (f"; stale: {why} (`start` restarts it)" if why else ""))
+    return 0
 
 
 if __name__ == "__main__":

@@ -212,6 +212,42 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.slow
+def test_status_names_a_runner_that_would_refuse_this_environment(runner):
+    def status(**extra: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "olist_pipeline.resident", "status"]
+        return subprocess.run(command, env={**runner.env, **extra}, capture_output=True, text=True, cwd="/")
+
+    same = status(COLUMNS="80")  # shell noise does not count
+    assert same.returncode == 0 and "running (pid" in same.stdout and "stale" not in same.stdout
+    other = status(OLIST_SOMETHING_NEW="1")
+    assert other.returncode == 0 and "stale: it was started from another environment" in other.stdout
+
+
+@pytest.mark.slow
+def test_start_restarts_a_stale_runner(tmp_path):
+    env = {**os.environ, resident.ENV_DIR: str(tmp_path), "ZENML_ANALYTICS_OPT_IN": "false"}
+    env.pop(resident.ENV_SWITCH, None)
+
+    def command(name: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        args = [sys.executable, "-m", "olist_pipeline.resident", name]
+        return subprocess.run(args, env={**env, **extra}, capture_output=True, text=True, cwd="/", timeout=300)
+
+    try:
+        first = command("start")
+        assert first.returncode == 0, first.stderr
+        pid = int((tmp_path / "runner.pid").read_text())
+        again = command("start")
+        assert again.returncode == 0 and f"already running (pid {pid})" in again.stdout
+        moved = command("start", OLIST_SOMETHING_NEW="1")
+        assert moved.returncode == 0, moved.stderr
+        assert f"restarting the runner (pid {pid}): it was started from another environment" in moved.stdout
+        assert not _alive(pid) and int((tmp_path / "runner.pid").read_text()) != pid
+    finally:
+        command("stop", OLIST_SOMETHING_NEW="1")
+    assert not (tmp_path / "runner.pid").exists() and not (tmp_path / "runner.json").exists()
+
+
+@pytest.mark.slow
 def test_a_changed_installation_stops_the_runner(runner):
     """After `pip install` (here: a watched path changing) the runner refuses the call and stops: a child
     would otherwise run on the libraries as they were when it started."""
