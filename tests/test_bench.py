@@ -84,3 +84,26 @@ def test_profile_of_a_cold_run_accounts_for_its_parts(tmp_path, tiny_orders):
     assert all(0 <= s <= 100 for s in shares) and 95 <= sum(shares) <= 105
     assert shares[len(bench.PROFILE_PARTS) - 1] > 10  # the steps themselves are a real part of it
     assert all(share > 0 for share in shares[: len(bench.PROFILE_PARTS)])  # every pattern still matches the code
+
+
+def test_sweep_table_shows_the_bound_of_two_perfect_workers():
+    sweep = load_script("bench_sweep")
+    sequential = {"wall": 30.0, "load": 1.0, "first_job_start": 10.0, "after_last_job": 4.0, "mean_job": 4.0,
+                  "data_computed": 1, "jobs": [{"train_step": 2.0}] * 4}  # fmt: skip
+    joblib = {**sequential, "wall": 25.0}
+    text = sweep.render([{"label": "tiny", "variants": [("sequential", [sequential]), ("joblib", [joblib])]}], 1, "Machine: x")
+    assert "| tiny | joblib | 25.0 | 25.0 | 1.20x | 10.0 | 4.0 | 2.0 | 4.0 | 1/4 | 1.0 |" in text
+    # 14 s outside the jobs, 16 s of jobs: 30 / (14 + 8)
+    assert "tiny: 30.0 s = 14.0 s outside the jobs + 16.0 s of jobs; halving the jobs gives at most 1.36x" in text
+
+
+@pytest.mark.slow
+def test_one_sweep_is_measured_from_its_stores(capsys):
+    sweep = load_script("bench_sweep")
+    assert sweep.main(["--repeats", "1", "--sizes", "sample", "--variants", "sequential", "--no-write"]) == 0
+    out = capsys.readouterr()
+    row = next(line for line in out.out.splitlines() if line.startswith("| embedded sample"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[4] == "1.00x" and cells[9] == "1/4"  # one job computed the data, three took it from the cache
+    assert 0 < float(cells[5]) < float(cells[2]) and float(cells[8]) >= 0
+    assert "halving the jobs gives at most" in out.out
