@@ -46,27 +46,36 @@ COMMON = ["+env=dev", "evaluation.report=false"]
 DATA_STEPS = ("ingest", "validate", "clean", "build_features", "split")
 
 JOBLIB2 = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+RUNNER = "runner:"
 #: name -> (label, extra overrides)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "sequential": ("sequential (basic launcher)", []),
     "sequential_omp1": ("sequential, OMP_NUM_THREADS=1", ["env:OMP_NUM_THREADS=1"]),
     "joblib2": ("joblib, 2 workers", JOBLIB2),
+    # the whole sweep process forked by a resident runner (olist_pipeline/resident.py), started once, beforehand
+    "sequential_runner": ("sequential, through the resident runner", [RUNNER]),
 }
 
 
 def sweep_env(templates: Path) -> dict[str, str]:
-    # A runner the user left running must not take the sweeps (they are measured in processes of their own).
-    return {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false", "COLUMNS": "200", "OLIST_RESIDENT": "off",
-            "OLIST_STORE_TEMPLATES": str(templates)}  # fmt: skip
-
-
-def run_sweep(state: Path, data: Path, overrides: list[str], templates: Path, timeout: float = 3600) -> dict[str, Any]:
-    """One whole sweep process; returns its wall time and the timeline read from its ZenML store."""
-    env = sweep_env(templates)
+    """The sweeps' environment. A runner the user left running must not take them: only the variant through
+    the benchmark's own runner uses one."""
+    env = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false", "COLUMNS": "200", "OLIST_RESIDENT": "off",
+           "OLIST_STORE_TEMPLATES": str(templates)}  # fmt: skip
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("HYDRA_FULL_ERROR", None)
+    return env
+
+
+def run_sweep(state: Path, data: Path, overrides: list[str], env: dict[str, str], runner_env: dict[str, str] | None = None,
+              timeout: float = 3600) -> dict[str, Any]:  # fmt: skip
+    """One whole sweep process; returns its wall time and the timeline read from its ZenML store."""
+    if RUNNER in overrides:
+        assert runner_env is not None, "this variant needs the benchmark's runner"
+        env = runner_env
+    env = dict(env)
     env.update(o.removeprefix("env:").split("=", 1) for o in overrides if o.startswith("env:"))  # type: ignore[misc]
-    overrides = [o for o in overrides if not o.startswith("env:")]
+    overrides = [o for o in overrides if not o.startswith("env:") and o != RUNNER]
     args = [
         sys.executable, "-m", "olist_pipeline", "-m", *COMMON, f"paths.state_dir={state}",
         f"hydra.sweep.dir={state / 'multirun'}", f"dataset.path={data}", *SWEEP, *overrides,
@@ -145,7 +154,7 @@ def environment_line() -> str:
 
 def render(sizes: list[dict[str, Any]], repeats: int, env_line: str, notes: list[str] | None = None) -> str:
     lines = [
-        "## Sweep: sequential vs 2 joblib workers (`scripts/bench_sweep.py`)",
+        "## Sweep: sequential vs 2 joblib workers, and through the resident runner (`scripts/bench_sweep.py`)",
         "",
         f"`python -m olist_pipeline -m {' '.join(COMMON)} {' '.join(SWEEP)}` (4 jobs), whole process, a fresh "
         f"state dir per sweep (stores from the store templates, nothing cached), variants alternating, median of {repeats}. "
@@ -197,7 +206,7 @@ def write_section(text: str, path: Path = BENCHMARKS) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--variants", default="sequential,joblib2", help=f"comma-separated, of {','.join(VARIANTS)}")
+    parser.add_argument("--variants", default="sequential,joblib2,sequential_runner", help=f"comma-separated, of {','.join(VARIANTS)}")
     parser.add_argument("--sizes", default="sample,large", help="sample and/or large")
     parser.add_argument("--large-orders", type=int, default=80_000, help="orders in the large synthetic file (~1.25 rows each)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
@@ -207,10 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     env_line = environment_line()
     work = Path(tempfile.mkdtemp(prefix="olist_bench_sweep_"))
     sizes: list[dict[str, Any]] = []
-    templates = work / "store-templates"  # the benchmark's own, built once here
+    env = sweep_env(work / "store-templates")  # the benchmark's own templates, built once here
+    runner_env = None
     try:
-        subprocess.run([sys.executable, "-m", "olist_pipeline.store_templates"], cwd=ROOT, env=sweep_env(templates),
-                       check=True, capture_output=True)  # fmt: skip
+        subprocess.run([sys.executable, "-m", "olist_pipeline.store_templates"], cwd=ROOT, env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        if any(RUNNER in VARIANTS[n][1] for n in names):
+            runner_env, seconds, _ = bench.start_runner(work / "runner", env)
+            print(f"resident runner ready in {seconds:.1f} s", file=sys.stderr, flush=True)
         for size in args.sizes.split(","):
             if size == "sample":
                 data, label = SAMPLE, "embedded sample (5,027 rows)"
@@ -222,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                 order = names if repeat % 2 == 0 else names[::-1]  # alternate who goes first
                 for name in order:
                     state = work / f"{size}-{name}-{repeat}"
-                    run = run_sweep(state, data, VARIANTS[name][1], templates)
+                    run = run_sweep(state, data, VARIANTS[name][1], env, runner_env)
                     results[name].append(run)
                     shutil.rmtree(state, ignore_errors=True)
                     print(f"{label} {name} repeat {repeat}: {run['wall']:.1f} s (load {run['load']:.1f}, "
@@ -233,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
                           file=sys.stderr, flush=True)  # fmt: skip
             sizes.append({"label": label, "variants": [(VARIANTS[n][0], results[n]) for n in names]})
     finally:
+        if runner_env is not None:
+            subprocess.run([sys.executable, "-m", "olist_pipeline.resident", "stop"], cwd=ROOT, env=runner_env, check=False,
+                           capture_output=True)  # fmt: skip
         shutil.rmtree(work, ignore_errors=True)
     notes = [args.notes.read_text().rstrip("\n")] if args.notes else None
     text = render(sizes, args.repeats, env_line, notes)
