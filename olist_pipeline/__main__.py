@@ -11,4 +11,7 @@ if __name__ == "__main__":
         sys.exit(code)
     from olist_pipeline.cli import main
 
-    main()
+    if resident.IN_CHILD:  # the runner's child ends itself the same way
+        main()
+    else:
+        resident.exit_without_teardown(main)

@@ -262,9 +262,19 @@ def profile_cold_run(path: Path, home: Path, env: dict[str, str]) -> list[str]:
     import pstats
 
     stats_file = home.parent / f"{home.name}.prof"
+    # Not `python -m cProfile`: `python -m olist_pipeline` ends its process itself once its atexit handlers
+    # have run, so the profile is written by the first-registered (last-run) one.
+    profiled = (
+        "import atexit, cProfile, runpy, sys\n"
+        "profile, out = cProfile.Profile(), sys.argv[1]\n"
+        "atexit.register(lambda: (profile.disable(), profile.dump_stats(out)))\n"
+        "sys.argv = ['olist_pipeline', *sys.argv[2:]]\n"
+        "profile.enable()\n"
+        "runpy.run_module('olist_pipeline', run_name='__main__', alter_sys=True)\n"
+    )
     subprocess.run(
-        [PY, "-m", "cProfile", "-o", str(stats_file), "-m", "olist_pipeline", "+env=dev", f"dataset.path={path}",
-         "evaluation.report=false", f"paths.state_dir={home}"],
+        [PY, "-c", profiled, str(stats_file), "+env=dev", f"dataset.path={path}", "evaluation.report=false",
+         f"paths.state_dir={home}"],
         cwd=ROOT, env=env, check=True, capture_output=True,
     )  # fmt: skip
     stats = pstats.Stats(str(stats_file)).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}

@@ -83,6 +83,35 @@ def test_a_dead_runners_socket_is_not_used(tmp_path, monkeypatch, capsys):
     assert resident.try_run(["olist_pipeline"]) is None
 
 
+_PROGRAM = """
+import atexit, sys, threading, time
+from olist_pipeline import resident
+out = sys.argv[1]
+
+def main():
+    atexit.register(lambda: open(out, "a").write("atexit\\n"))
+    threading.Thread(target=lambda: (time.sleep(0.3), open(out, "a").write("thread\\n"))).start()
+    print("buffered, no newline", end="")
+    if sys.argv[2] == "raise":
+        raise ValueError("boom")
+    sys.exit(int(sys.argv[2]))
+
+resident.exit_without_teardown(main)
+"""
+
+
+@pytest.mark.parametrize(("how", "code"), [("0", 0), ("3", 3), ("raise", 1)])
+def test_exit_without_teardown_keeps_what_exit_does(tmp_path, how, code):
+    """`python -m olist_pipeline` ends this way (skipping only the interpreter's object-by-object teardown):
+    the exit code, threads joined, atexit handlers run, buffered output flushed, tracebacks printed."""
+    out = tmp_path / "events"
+    result = subprocess.run([sys.executable, "-c", _PROGRAM, str(out), how], capture_output=True, text=True, timeout=60)
+    assert result.returncode == code
+    assert result.stdout == "buffered, no newline"
+    assert out.read_text() == "thread\natexit\n"
+    assert ("ValueError: boom" in result.stderr) == (how == "raise")
+
+
 # ---------------------------------------------------------------- slow: a real runner
 
 
