@@ -85,7 +85,7 @@ test: $(STAMP) ## the full test suite (unit, config, end-to-end; isolated ZenML/
 test-fast: $(STAMP) ## only the fast unit and config tests
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-bench: $(STAMP) ## overhead vs the plain script (5k/100k/1M/real rows), sweep speedup, serving latency -> BENCHMARKS.md (~45 min)
+bench: $(STAMP) ## overhead vs the plain script (5k/100k/1M/real rows), sweep speedup, serving latency -> BENCHMARKS.md (~1 h)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 	$(PY) scripts/bench_sweep.py
 	$(PY) scripts/bench_serving.py

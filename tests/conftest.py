@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,11 @@ def cli(*overrides: str, state_dir: Path | None = None, env: dict[str, str] | No
     full_env = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false", "COLUMNS": "200", **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd="/", env=full_env)
+
+
+def summary_metrics(stdout: str) -> dict[str, str]:
+    """The test metrics of a run's printed summary table, as printed."""
+    return dict(re.findall(r"│ (rmse|mae|r2|low_score_recall)\s+│ ([0-9.]+) │", stdout))
 
 
 def load_script(name: str):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from olist_pipeline import infra, resident
-from tests.conftest import cli
+from tests.conftest import cli, summary_metrics
 
 RUN = ("+env=dev", "evaluation.report=false")
 
@@ -157,9 +157,6 @@ def runner(tmp_path_factory):
     assert not (directory / "runner.sock").exists(), "the runner left its socket behind"
 
 
-def _metrics(stdout: str) -> dict[str, str]:
-    return dict(re.findall(r"│ (rmse|mae|r2|low_score_recall)\s+│ ([0-9.]+) │", stdout))
-
 
 @pytest.mark.slow
 def test_a_run_through_the_runner_is_the_same_run(runner, tmp_path):
@@ -173,7 +170,7 @@ def test_a_run_through_the_runner_is_the_same_run(runner, tmp_path):
     assert "zenml run" in through.stdout and "promoted" in through.stdout
     alone = runner.call(*RUN, state_dir=tmp_path / "alone", extra_env={resident.ENV_SWITCH: "off"})
     assert alone.returncode == 0, alone.stderr[-3000:]
-    assert _metrics(through.stdout) == _metrics(alone.stdout) != {}
+    assert summary_metrics(through.stdout) == summary_metrics(alone.stdout) != {}
     # the ZenML run and the MLflow run went to the call's own home
     assert (tmp_path / "through" / "zenml").is_dir() and (tmp_path / "through" / "mlflow").is_dir()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from olist_pipeline import store_templates
-from tests.conftest import SAMPLE, cli
+from tests.conftest import SAMPLE, cli, summary_metrics
 
 
 def _make_db(path: Path) -> None:
@@ -147,9 +146,6 @@ def test_seeded_zenml_homes_have_their_own_identity_and_all_flavors(tmp_path):
     assert a["user"] != b["user"]
 
 
-def _metrics(stdout: str) -> dict[str, str]:
-    return dict(re.findall(r"│ (rmse|mae|r2|low_score_recall)\s+│ ([0-9.]+) │", stdout))
-
 
 @pytest.mark.slow
 def test_a_run_in_a_seeded_home_is_the_same_run(tmp_path):
@@ -158,7 +154,7 @@ def test_a_run_in_a_seeded_home_is_the_same_run(tmp_path):
     usual = cli(*run, state_dir=tmp_path / "usual", env={"OLIST_STORE_TEMPLATES": "off"})
     assert seeded.returncode == 0, seeded.stderr[-3000:]
     assert usual.returncode == 0, usual.stderr[-3000:]
-    assert _metrics(seeded.stdout) == _metrics(usual.stdout) != {}
+    assert summary_metrics(seeded.stdout) == summary_metrics(usual.stdout) != {}
     assert "promoted" in seeded.stdout
     # and the seeded home's next run is served from ZenML's cache like any home's
     again = cli(*run, "pipeline.reuse_identical_run=false", state_dir=tmp_path / "seeded")
