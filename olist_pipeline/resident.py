@@ -273,22 +273,11 @@ class Runner:
 
     def warm_up(self) -> float:
         import gc
-        import importlib
 
         start = time.perf_counter()
         for key, value in ZENML_ENV_DEFAULTS.items():
             os.environ.setdefault(key, value)
-        for name in self.modules:
-            importlib.import_module(name)
-        if "zenml" in self.modules:
-            _import_zenml_flavors()
-            memoize_package_index()  # and fill the caches: about 0.8 s of every child's run otherwise
-            import importlib.metadata
-
-            import importlib_metadata
-
-            importlib.metadata.packages_distributions()
-            importlib_metadata.packages_distributions()
+        preload(self.modules)
         own = sorted(m for m in sys.modules if m.startswith("olist_pipeline.") and m != __name__)
         if own:  # a child must import the project's code itself, or it would run a stale copy
             raise ResidentError(f"warming up imported the project's own modules: {own}")
@@ -468,6 +457,24 @@ class Runner:
             pass
 
 
+def preload(modules: tuple[str, ...] = WARM_MODULES) -> None:
+    """Import `modules` and do the per-process work a run would otherwise do first (ZenML's flavor
+    classes, the package index), so that processes forked from this one start with it done."""
+    import importlib
+
+    for name in modules:
+        importlib.import_module(name)
+    if "zenml" in modules:
+        _import_zenml_flavors()
+        memoize_package_index()  # and fill the caches: about 0.8 s of every forked run otherwise
+        import importlib.metadata
+
+        import importlib_metadata
+
+        importlib.metadata.packages_distributions()
+        importlib_metadata.packages_distributions()
+
+
 def _import_zenml_flavors() -> None:
     """Import the classes of ZenML's built-in and integration flavors: a new ZenML store registers them
     all (about 2 s of a cold run, mostly these imports). Imports only; no store is touched."""
@@ -490,10 +497,10 @@ def _run_as_main(argv: list[str]) -> int:
     global IN_CHILD
     IN_CHILD = True
     sys.argv = [argv[0], *argv[1:]]
-    return _run_main(lambda: runpy.run_module("olist_pipeline", run_name="__main__", alter_sys=True))
+    return run_main(lambda: runpy.run_module("olist_pipeline", run_name="__main__", alter_sys=True))
 
 
-def _run_main(main: Any) -> int:
+def run_main(main: Any) -> int:
     """Run `main()` as a program's main function, then what the interpreter does at exit before tearing
     itself down (join non-daemon threads; run the atexit handlers, where logging, MLflow and ZenML flush
     and weakref finalizers run; flush stdout and stderr). Returns the exit code the program would have."""
@@ -525,7 +532,7 @@ def exit_without_teardown(main: Any) -> None:
     interpreter does at exit except freeing every object module by module, which takes ~2 s after a run
     that imported ZenML and MLflow and changes nothing outside the process (Python does not promise
     `__del__` for objects still alive at exit)."""
-    os._exit(_run_main(main))
+    os._exit(run_main(main))
 
 
 def _exit_code(value: object) -> int:

@@ -19,6 +19,7 @@ import datetime as dt
 import fcntl
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,20 @@ def _job_config(config: DictConfig) -> DictConfig:
     return cfg
 
 
+#: The project's modules a training job imports (besides resident.WARM_MODULES' libraries).
+JOB_MODULES = ("olist_pipeline.runner", "olist_pipeline.pipelines.training", "olist_pipeline.steps.training",
+               "olist_pipeline.steps.evaluation", "olist_pipeline.steps.promotion", "olist_pipeline.summary",
+               "skops.io")  # fmt: skip
+
+
+def preload_jobs() -> None:
+    """Import what a job imports and fill the per-process caches, in the driver: jobs forked from it
+    (hydra/launcher=olist_fork) then start with that done instead of each doing it again."""
+    from olist_pipeline.resident import WARM_MODULES, preload
+
+    preload(WARM_MODULES + JOB_MODULES)
+
+
 class SweepCallback(Callback):
     """Parent MLflow run, shared set-up before the jobs, and the ranked summary after them."""
 
@@ -114,6 +129,7 @@ class SweepCallback(Callback):
         self._sweep_dir: Path | None = None
         self._choices: dict[str, str] = {}
         self._finished = False
+        self._driver_pid: int | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.enabled:
@@ -148,6 +164,7 @@ class SweepCallback(Callback):
             )
         )
         self._sweep_dir = sweep_dir
+        self._driver_pid = os.getpid()
         self._choices = {k: str(v) for k, v in config.hydra.runtime.choices.items() if not k.startswith("hydra")}
         atexit.register(self._finish, aborted=True)
 
@@ -159,6 +176,8 @@ class SweepCallback(Callback):
         """Summary + parent run close (once). Returns True when a job failed."""
         if self._finished or self._sweep_dir is None:
             return False
+        if os.getpid() != self._driver_pid:  # a job forked from the driver (olist_fork launcher) inherits
+            return False  # this object and its atexit hook; only the driver closes the sweep
         self._finished = True
         sweep_dir = self._sweep_dir
         shared = read_sweep(sweep_dir)

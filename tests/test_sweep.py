@@ -109,11 +109,18 @@ def test_parent_and_child_runs_in_mlflow(two_model_sweep):
     assert parent.data.tags["best_overrides"] == pd.read_csv(sweep_dir / "summary.csv")["overrides"][0]
 
 
+LAUNCHERS = {
+    "basic": [],
+    "olist_fork": ["hydra/launcher=olist_fork", "hydra.launcher.n_jobs=2"],
+}
+
+
 @slow
-def test_a_failing_job_fails_alone_and_the_sweep_exit_code_says_so(tmp_path, tiny_data):
+@pytest.mark.parametrize("launcher", ["basic", "olist_fork"])
+def test_a_failing_job_fails_alone_and_the_sweep_exit_code_says_so(tmp_path, tiny_data, launcher):
     result = sweep(
         tmp_path, tmp_path / "multirun", f"dataset.path={tiny_data}", "evaluation.report=false",
-        "promotion.enabled=false", "model=ridge", "model.alpha=1.0,-1.0",
+        "promotion.enabled=false", "model=ridge", "model.alpha=1.0,-1.0", *LAUNCHERS[launcher],
     )  # fmt: skip
     assert result.returncode != 0
     assert "Traceback" not in result.stdout + result.stderr
@@ -122,34 +129,40 @@ def test_a_failing_job_fails_alone_and_the_sweep_exit_code_says_so(tmp_path, tin
     summary = pd.read_csv(tmp_path / "multirun" / "summary.csv")
     assert dict(zip(summary["overrides"], summary["status"])) == {"model.alpha=1.0": "completed", "model.alpha=-1.0": "failed"}
     assert "alpha" in summary.loc[summary["status"] == "failed", "error"].iloc[0]
+    assert len(re.findall(r"sweep ranked by", result.stdout)) == 1
 
 
 @slow
-def test_parallel_jobs_with_the_joblib_launcher(tmp_path, tiny_data):
-    """Two worker processes against one local ZenML/MLflow store: the stores were created before the
+@pytest.mark.parametrize(
+    "launcher",
+    [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], LAUNCHERS["olist_fork"]],
+    ids=["joblib", "olist_fork"],
+)
+def test_parallel_jobs(tmp_path, tiny_data, two_model_sweep, launcher):
+    """Two jobs at once against one local ZenML/MLflow store (joblib: worker processes; olist_fork: children
+    forked from the sweep's process after it opened both stores): the stores were created before the
     jobs started (the sweep callback), and stack set-up is serialised, so both jobs complete, with the
-    metrics of the same jobs run sequentially."""
+    metrics of the same jobs run sequentially, one parent run closed once with both jobs under it."""
     result = sweep(
         tmp_path, tmp_path / "multirun", f"dataset.path={tiny_data}", "evaluation.report=false",
-        "promotion.enabled=false", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "model=linear_regression,ridge",
+        "promotion.enabled=false", *launcher, "model=linear_regression,ridge",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = pd.read_csv(tmp_path / "multirun" / "summary.csv")
     assert list(summary["status"]) == ["completed", "completed"]
+    assert len(re.findall(r"sweep ranked by test rmse \(2 jobs\)", result.stdout)) == 1  # by the driver only
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("olist_review_score").experiment_id])
     parent = next(r for r in runs if r.data.tags.get("olist.sweep") == "parent")
+    assert parent.info.status == "FINISHED" and parent.data.metrics["jobs"] == 2
     children = {r.info.run_id for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     assert children == set(summary["mlflow_run"])
     # same metrics as the sequential sweep of the same jobs (same seed)
-    sequential = sweep(
-        tmp_path / "sequential", tmp_path / "sequential" / "multirun", f"dataset.path={tiny_data}",
-        "evaluation.report=false", "promotion.enabled=false", "model=linear_regression,ridge",
-    )  # fmt: skip
+    _, sequential_dir, sequential = two_model_sweep
     assert sequential.returncode == 0, sequential.stdout[-3000:] + sequential.stderr[-3000:]
-    expected = pd.read_csv(tmp_path / "sequential" / "multirun" / "summary.csv").set_index("overrides")
+    expected = pd.read_csv(sequential_dir / "summary.csv").set_index("overrides")
     got = summary.set_index("overrides")
     for column in ("rmse", "mae", "r2"):
         assert got[column].to_dict() == pytest.approx(expected.loc[got.index, column].to_dict(), abs=1e-12)

@@ -1,0 +1,1 @@
+"""Hydra launcher plugins of olist-pipeline (Hydra finds launchers in the `hydra_plugins` namespace)."""
