@@ -1,4 +1,5 @@
-"""Wall time of a 4-job sweep: Hydra's sequential launcher vs the joblib launcher with 2 workers.
+"""Wall time of a 4-job sweep: Hydra's sequential launcher vs 2 jobs at once (the joblib launcher's workers;
+the project's olist_fork launcher, jobs forked from the sweep's process), each also through a resident runner.
 
 Every sweep is a whole `python -m olist_pipeline -m ...` process in a fresh temporary state dir (new
 stores from the store templates, built once beforehand; nothing cached), variants alternate within each repeat, and the median is reported, at two data
@@ -8,7 +9,7 @@ time before the first job's pipeline run started (imports, stack set-up, worker 
 and whether its data steps (ingest..split) were computed or came from the cache.
 Writes its section of BENCHMARKS.md between the `bench-sweep` markers (the rest is left alone).
 
-    python scripts/bench_sweep.py [--repeats 3] [--large-orders 80000] [--variants sequential,joblib2]
+    python scripts/bench_sweep.py [--repeats 3] [--large-orders 80000] [--variants sequential,joblib2,fork2]
                                   [--sizes sample,large] [--no-write]
 
 The sweep: 4 learning rates of the default model (hist_gradient_boosting), `evaluation.report=false`.
@@ -46,14 +47,19 @@ COMMON = ["+env=dev", "evaluation.report=false"]
 DATA_STEPS = ("ingest", "validate", "clean", "build_features", "split")
 
 JOBLIB2 = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+FORK2 = ["hydra/launcher=olist_fork", "hydra.launcher.n_jobs=2"]
+FORK1 = ["hydra/launcher=olist_fork", "hydra.launcher.n_jobs=1"]
 RUNNER = "runner:"
 #: name -> (label, extra overrides)
 VARIANTS: dict[str, tuple[str, list[str]]] = {
     "sequential": ("sequential (basic launcher)", []),
     "sequential_omp1": ("sequential, OMP_NUM_THREADS=1", ["env:OMP_NUM_THREADS=1"]),
     "joblib2": ("joblib, 2 workers", JOBLIB2),
+    "fork2": ("olist_fork, 2 jobs at once", FORK2),
+    "fork1": ("olist_fork, 1 job at a time", FORK1),
     # the whole sweep process forked by a resident runner (olist_pipeline/resident.py), started once, beforehand
     "sequential_runner": ("sequential, through the resident runner", [RUNNER]),
+    "fork2_runner": ("olist_fork, 2 jobs at once, through the resident runner", [*FORK2, RUNNER]),
 }
 
 
@@ -154,7 +160,7 @@ def environment_line() -> str:
 
 def render(sizes: list[dict[str, Any]], repeats: int, env_line: str, notes: list[str] | None = None) -> str:
     lines = [
-        "## Sweep: sequential vs 2 joblib workers, and through the resident runner (`scripts/bench_sweep.py`)",
+        "## Sweep: sequential vs 2 jobs at once (joblib workers; olist_fork), and through the resident runner (`scripts/bench_sweep.py`)",
         "",
         f"`python -m olist_pipeline -m {' '.join(COMMON)} {' '.join(SWEEP)}` (4 jobs), whole process, a fresh "
         f"state dir per sweep (stores from the store templates, nothing cached), variants alternating, median of {repeats}. "
@@ -206,7 +212,7 @@ def write_section(text: str, path: Path = BENCHMARKS) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--variants", default="sequential,joblib2,sequential_runner", help=f"comma-separated, of {','.join(VARIANTS)}")
+    parser.add_argument("--variants", default="sequential,joblib2,fork2,sequential_runner,fork2_runner", help=f"comma-separated, of {','.join(VARIANTS)}")
     parser.add_argument("--sizes", default="sample,large", help="sample and/or large")
     parser.add_argument("--large-orders", type=int, default=80_000, help="orders in the large synthetic file (~1.25 rows each)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
