@@ -47,7 +47,7 @@ from typing import Any
 PROTOCOL = 1
 ENV_SWITCH = "OLIST_RESIDENT"  # off | require | (unset / anything else: use the runner when it is up)
 ENV_DIR = "OLIST_RESIDENT_DIR"  # where the socket, pid and log live (default: a per-user runtime dir)
-ENV_REPORT = "OLIST_RESIDENT_REPORT"  # a JSON file the caller writes the child's exit and peak RSS to
+ENV_REPORT = "OLIST_RESIDENT_REPORT"  # a JSON file the caller writes the child's exit, peak RSS and CPU time to
 DEFAULT_IDLE_MINUTES = 120
 
 # Third-party modules a run imports; importing them is most of a run's fixed cost on a small input.
@@ -444,7 +444,7 @@ class Runner:
             except (KeyError, ValueError):
                 pass
             try:
-                _send(conn, {"exit": code, "maxrss_kb": usage.ru_maxrss})
+                _send(conn, {"exit": code, "maxrss_kb": usage.ru_maxrss, "cpu_s": round(usage.ru_utime + usage.ru_stime, 3)})
             except OSError:
                 pass
             conn.close()

@@ -23,7 +23,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import json
 import platform
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -79,9 +81,13 @@ def run_sweep(state: Path, data: Path, overrides: list[str], env: dict[str, str]
     if RUNNER in overrides:
         assert runner_env is not None, "this variant needs the benchmark's runner"
         env = runner_env
+    through_runner = RUNNER in overrides
     env = dict(env)
     env.update(o.removeprefix("env:").split("=", 1) for o in overrides if o.startswith("env:"))  # type: ignore[misc]
     overrides = [o for o in overrides if not o.startswith("env:") and o != RUNNER]
+    report = state.parent / f"{state.name}.report.json"
+    if through_runner:  # the work happens in the runner's child: its CPU time comes back in this report
+        env["OLIST_RESIDENT_REPORT"] = str(report)
     args = [
         sys.executable, "-m", "olist_pipeline", "-m", *COMMON, f"paths.state_dir={state}",
         f"hydra.sweep.dir={state / 'multirun'}", f"dataset.path={data}", *SWEEP, *overrides,
@@ -89,11 +95,18 @@ def run_sweep(state: Path, data: Path, overrides: list[str], env: dict[str, str]
     load = os.getloadavg()[0]
     started_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     started = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=env)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise RuntimeError(f"sweep failed ({result.returncode}): {(result.stdout + result.stderr)[-3000:]}")
-    return {"wall": wall, "load": load, **timeline(state, started_at, wall)}
+    # CPU seconds of the sweep's whole process tree (its jobs included, once reaped)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    if through_runner:
+        cpu += json.loads(report.read_text())["cpu_s"]
+        report.unlink()
+    return {"wall": wall, "load": load, "cpu": cpu, **timeline(state, started_at, wall)}
 
 
 def timeline(state: Path, started_at: dt.datetime, wall: float) -> dict[str, Any]:
@@ -167,13 +180,14 @@ def render(sizes: list[dict[str, Any]], repeats: int, env_line: str, notes: list
         "*Before jobs*: process start until the first job's pipeline run starts (imports, stack set-up, MLflow "
         "parent run, worker start-up). *Job*: one training pipeline run. *After jobs*: the last job's end until "
         "the process exits (the sweep summary, closing the MLflow parent run, interpreter exit). *Data computed*: "
-        "jobs that computed ingest..split instead of taking them from the cache.",
+        "jobs that computed ingest..split instead of taking them from the cache. *CPU*: user + system seconds of "
+        "the sweep's processes (through the runner: of its child and the jobs it forked); *cores busy*: CPU / wall.",
         "",
         env_line,
         "",
         "| data | launcher | wall (s, median) | runs (s) | speedup | before jobs (s) | job (s, mean) | "
-        "train step (s, mean) | after jobs (s) | data computed | load avg at start |",
-        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "train step (s, mean) | after jobs (s) | data computed | CPU (s) | cores busy | load avg at start |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     bounds = []
     for size in sizes:
@@ -183,18 +197,22 @@ def render(sizes: list[dict[str, Any]], repeats: int, env_line: str, notes: list
             median = statistics.median(walls)
             base = median if base is None else base
             pick = min(runs, key=lambda r: abs(r["wall"] - median))  # the run closest to the median
-            if index == 0 and "first_job_start" in pick:  # the first variant: the bound of two perfect workers
+            cpu = pick.get("cpu", float("nan"))
+            if index == 0 and "first_job_start" in pick:  # the first variant: the bounds of two perfect workers
                 fixed = pick["first_job_start"] + pick["after_last_job"]
                 bounds.append(f"{size['label']}: {median:.1f} s = {fixed:.1f} s outside the jobs + "
                               f"{median - fixed:.1f} s of jobs; halving the jobs gives at most "
-                              f"{median / (fixed + (median - fixed) / 2):.2f}x")  # fmt: skip
+                              f"{median / (fixed + (median - fixed) / 2):.2f}x; its {cpu:.1f} CPU-seconds "
+                              f"on {os.cpu_count()} cores take at least {cpu / (os.cpu_count() or 1):.1f} s, "
+                              f"so at most {median / (cpu / (os.cpu_count() or 1)):.2f}x")  # fmt: skip
             trains = [j["train_step"] for j in pick.get("jobs", [])]
             loads = ", ".join(f"{r['load']:.1f}" for r in runs)
             lines.append(
                 f"| {size['label']} | {label} | {median:.1f} | {', '.join(f'{w:.1f}' for w in walls)} | "
                 f"{base / median:.2f}x | {pick.get('first_job_start', float('nan')):.1f} | "
                 f"{pick.get('mean_job', float('nan')):.1f} | {statistics.fmean(trains) if trains else float('nan'):.1f} | "
-                f"{pick.get('after_last_job', float('nan')):.1f} | {pick.get('data_computed', '?')}/4 | {loads} |"
+                f"{pick.get('after_last_job', float('nan')):.1f} | {pick.get('data_computed', '?')}/4 | "
+                f"{cpu:.1f} | {cpu / pick['wall']:.2f} | {loads} |"
             )
     if bounds:
         lines += ["", "Upper bound of any 2-worker launcher, from the first variant's own timeline (its part outside "

@@ -89,12 +89,15 @@ def test_profile_of_a_cold_run_accounts_for_its_parts(tmp_path, tiny_orders):
 def test_sweep_table_shows_the_bound_of_two_perfect_workers():
     sweep = load_script("bench_sweep")
     sequential = {"wall": 30.0, "load": 1.0, "first_job_start": 10.0, "after_last_job": 4.0, "mean_job": 4.0,
-                  "data_computed": 1, "jobs": [{"train_step": 2.0}] * 4}  # fmt: skip
-    joblib = {**sequential, "wall": 25.0}
+                  "data_computed": 1, "cpu": 40.0, "jobs": [{"train_step": 2.0}] * 4}  # fmt: skip
+    joblib = {**sequential, "wall": 25.0, "cpu": 45.0}
     text = sweep.render([{"label": "tiny", "variants": [("sequential", [sequential]), ("joblib", [joblib])]}], 1, "Machine: x")
-    assert "| tiny | joblib | 25.0 | 25.0 | 1.20x | 10.0 | 4.0 | 2.0 | 4.0 | 1/4 | 1.0 |" in text
+    assert "| tiny | joblib | 25.0 | 25.0 | 1.20x | 10.0 | 4.0 | 2.0 | 4.0 | 1/4 | 45.0 | 1.80 | 1.0 |" in text
     # 14 s outside the jobs, 16 s of jobs: 30 / (14 + 8)
     assert "tiny: 30.0 s = 14.0 s outside the jobs + 16.0 s of jobs; halving the jobs gives at most 1.36x" in text
+    # 40 CPU-seconds on all the cores: at least 40 / cores seconds
+    cores = os.cpu_count()
+    assert f"its 40.0 CPU-seconds on {cores} cores take at least {40 / cores:.1f} s, so at most {30 / (40 / cores):.2f}x" in text
 
 
 @pytest.mark.slow

@@ -167,6 +167,7 @@ def test_a_run_through_the_runner_is_the_same_run(runner, tmp_path):
     assert "resident runner" not in through.stderr  # taken, not refused
     assert json.loads(report.read_text())["exit"] == 0
     assert json.loads(report.read_text())["maxrss_kb"] > 100_000
+    assert json.loads(report.read_text())["cpu_s"] > 1  # the run's CPU time, measured by the runner
     assert "zenml run" in through.stdout and "promoted" in through.stdout
     alone = runner.call(*RUN, state_dir=tmp_path / "alone", extra_env={resident.ENV_SWITCH: "off"})
     assert alone.returncode == 0, alone.stderr[-3000:]
