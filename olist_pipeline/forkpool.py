@@ -11,7 +11,8 @@ What keeps a forked job as safe as a job in a process of its own:
   calling thread, and a lock another thread held would stay locked in the child;
 - in the child, SQLAlchemy connection pools inherited from the parent (ZenML's and MLflow's SQL stores)
   are dropped without closing their connections (`Engine.dispose(close=False)`, SQLAlchemy's documented
-  recipe for os.fork), so each child opens its own connections and never uses the parent's;
+  recipe for os.fork), and `requests` sessions (their REST clients on the server stack) drop their
+  keep-alive sockets, so each child opens its own connections and never uses the parent's;
 - the child's thread pools (OpenMP, BLAS) are limited to `inner_threads` (threadpoolctl), as joblib does
   for its workers, so two jobs do not each start a thread per core;
 - a child is sent SIGTERM if the parent dies (PR_SET_PDEATHSIG), and the parent terminates its children
@@ -20,7 +21,7 @@ What keeps a forked job as safe as a job in a process of its own:
   flushed) and hands its result back pickled in a file it renames into place when complete; a child that
   dies without one (killed, out of memory) is reported as a failure naming its exit status.
 
-Only the standard library (and threadpoolctl / SQLAlchemy when they are already imported) is used here.
+Only the standard library (and threadpoolctl, SQLAlchemy, requests when they are already imported) is used here.
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def run_forked(tasks: Sequence[Callable[[], Any]], n_jobs: int, inner_threads: i
     workdir = Path(tempfile.mkdtemp(prefix="olist_forkpool_"))
     running: dict[int, int] = {}  # pid -> task index
     pending = list(range(len(tasks)))
-    engines = _sqlalchemy_engines()  # found before the freeze: gc.get_objects() omits frozen objects
+    connections = _connection_owners()  # found before the freeze: gc.get_objects() omits frozen objects
     gc.freeze()  # the heap so far is shared with the children: keep the collector off its pages
     try:
         while pending or running:
@@ -88,7 +89,7 @@ def run_forked(tasks: Sequence[Callable[[], Any]], n_jobs: int, inner_threads: i
                     stream.flush()  # or the child would write the parent's buffered output again
                 pid = os.fork()
                 if pid == 0:  # pragma: no cover - the child, which never returns from here
-                    _child(tasks[index], workdir / f"{index}.pickle", inner_threads, engines)
+                    _child(tasks[index], workdir / f"{index}.pickle", inner_threads, connections)
                 running[pid] = index
             for pid, index in list(running.items()):
                 done, status = os.waitpid(pid, os.WNOHANG)
@@ -153,15 +154,14 @@ def _collect(path: Path, exit_code: int) -> Outcome:
     return Outcome(error=f"the job's process {how} before it returned a result", exit_code=exit_code or 1)
 
 
-def _child(task: Callable[[], Any], result_path: Path, inner_threads: int | None, engines: list[Any]) -> None:  # pragma: no cover
+def _child(task: Callable[[], Any], result_path: Path, inner_threads: int | None, connections: list[Any]) -> None:  # pragma: no cover
     """In the forked child: run the task, write its outcome, end as a process ends."""
 
     def main() -> None:
         _die_with_parent()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _raise_interrupt)  # the parent terminating us: unwind as Ctrl-C would
-        for engine in engines:  # new connections in this process; the parent's are left alone
-            engine.dispose(close=False)
+        _open_own_connections(connections)
         limits = _limit_thread_pools(inner_threads)
         try:
             value = task()
@@ -202,15 +202,37 @@ def _die_with_parent() -> None:
         os._exit(1)
 
 
-def _sqlalchemy_engines() -> list[Any]:
-    """Every SQLAlchemy engine alive in this process (ZenML's and MLflow's SQL stores among them)."""
-    if "sqlalchemy" not in sys.modules:
+def _connection_owners() -> list[Any]:
+    """The SQLAlchemy engines (ZenML's and MLflow's SQL stores) and `requests` sessions (their REST
+    clients on the server stack) alive in this process: what holds pooled connections a child inherits."""
+    kinds = []
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy.engine import Engine
+
+        kinds.append(Engine)
+    if "requests" in sys.modules:
+        from requests import Session
+
+        kinds.append(Session)
+    if not kinds:
         return []
     import gc
 
-    from sqlalchemy.engine import Engine
+    found = tuple(kinds)
+    return [obj for obj in gc.get_objects() if isinstance(obj, found)]
 
-    return [obj for obj in gc.get_objects() if isinstance(obj, Engine)]
+
+def _open_own_connections(owners: list[Any]) -> None:
+    """In a child: new connections from here on, and the parent's left as they are. An engine's pool is
+    dropped without closing its connections (SQLAlchemy's recipe for os.fork); a session's keep-alive
+    sockets are closed in this process only (its file descriptors; the parent's stay open), so two
+    children never write requests on one socket."""
+    for owner in owners:
+        if hasattr(owner, "dispose"):
+            owner.dispose(close=False)
+        else:
+            for adapter in owner.adapters.values():
+                adapter.close()
 
 
 def _limit_thread_pools(inner_threads: int | None) -> Any:

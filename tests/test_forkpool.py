@@ -103,6 +103,59 @@ def test_children_open_their_own_database_connections(tmp_path):
     engine.dispose()
 
 
+_ECHO_SERVER = textwrap.dedent(
+    """
+    import sys
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Echo(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive: a client reuses its connection
+
+        def do_GET(self):
+            body = str(self.client_address[1]).encode()  # the client's port names its connection
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    print(server.server_address[1], flush=True)
+    server.serve_forever()
+    """
+)
+
+
+def test_children_open_their_own_http_connections(tmp_path):
+    """A keep-alive connection the parent holds (the server stack's ZenML and MLflow REST clients) is never
+    used by a child: two children writing requests on one socket would mix their responses."""
+    import requests
+
+    script = tmp_path / "echo.py"
+    script.write_text(_ECHO_SERVER)
+    server = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{server.stdout.readline().strip()}/"
+        session = requests.Session()
+        parent_port = session.get(url, timeout=10).text
+        assert session.get(url, timeout=10).text == parent_port  # kept alive
+
+        def call():
+            return [session.get(url, timeout=10).text for _ in range(3)]
+
+        outcomes = run_forked([call] * 4, n_jobs=2)
+        ports = [o.value for o in outcomes]
+        assert all(p is not None for p in ports), [o.error for o in outcomes]
+        assert parent_port not in {port for child in ports for port in child}
+        assert all(len(set(child)) == 1 for child in ports)  # each child keeps its own connection alive
+        assert session.get(url, timeout=10).text == parent_port  # and the parent still has its own
+    finally:
+        server.kill()
+        server.wait()
+
+
 def test_inherited_atexit_hooks_run_in_the_child(tmp_path):
     """A child ends as a process does: atexit handlers (where MLflow and logging flush) run."""
     import atexit

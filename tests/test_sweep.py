@@ -169,11 +169,15 @@ def test_parallel_jobs(tmp_path, tiny_data, two_model_sweep, launcher):
 
 
 @slow
-def test_optuna_search_optimises_validation_never_test(tmp_path, tiny_data):
+@pytest.mark.parametrize("launcher", ["basic", "olist_fork"])
+def test_optuna_search_optimises_validation_never_test(tmp_path, tiny_data, launcher):
+    """The search's trials one at a time, or two at a time in forked processes (the sweeper hands the
+    launcher batches of `hydra.sweeper.n_jobs` trials and reads each trial's objective back)."""
     experiments = tmp_path / "experiment"
+    parallel = [*LAUNCHERS[launcher], "hydra.sweeper.n_jobs=2"] if launcher != "basic" else []
     result = sweep(
         tmp_path, tmp_path / "multirun", f"dataset.path={tiny_data}", "hparams_search=hist_gradient_boosting_optuna",
-        "hydra.sweeper.n_trials=3", f"hydra.callbacks.sweep.experiment_dir={experiments}",
+        "hydra.sweeper.n_trials=3", f"hydra.callbacks.sweep.experiment_dir={experiments}", *parallel,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     from mlflow import MlflowClient
