@@ -154,3 +154,32 @@ def test_wrong_password_fails_in_seconds_naming_the_server(services, prod_run):
         "OLIST_ZENML_USERNAME/OLIST_ZENML_PASSWORD: Authentication error: invalid username or password"
     ]
     assert elapsed < 30, f"took {elapsed:.1f} s"
+
+
+@pytest.mark.slow
+def test_prod_sweep_with_forked_jobs(services):
+    """`hydra/launcher=olist_fork` on the server stack: the sweep's process holds keep-alive connections to
+    the ZenML and MLflow servers when it forks; each job opens its own, both jobs land on the servers, and
+    the driver closes the parent run afterwards over its own connection."""
+    import psycopg2
+
+    root = services["root"]
+    result = cli("-m", "+env=prod", "hydra/launcher=olist_fork", "hydra.launcher.n_jobs=2", "promotion.enabled=false",
+                 "evaluation.report=false", "model=linear_regression,ridge", f"hydra.sweep.dir={root / 'multirun'}",
+                 state_dir=root, env={"OLIST_ENV_FILE": services["env"]["OLIST_ENV_FILE"]})  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "cannot fork" not in result.stdout + result.stderr  # the jobs really ran in forked processes
+    summary = (root / "multirun" / "summary.csv").read_text()
+    assert summary.count(",completed,") == 2, summary
+    creds = services["credentials"]
+    with psycopg2.connect(host="127.0.0.1", port=15432, dbname="mlflow", user=creds["OLIST_POSTGRES_USER"],
+                          password=creds["OLIST_POSTGRES_PASSWORD"]) as pg, pg.cursor() as cur:  # fmt: skip
+        cur.execute("SELECT r.run_uuid, r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+                    "WHERE t.key = 'olist.sweep' AND t.value = 'parent' AND r.start_time = "
+                    "(SELECT max(start_time) FROM runs r2 JOIN tags t2 ON t2.run_uuid = r2.run_uuid "
+                    "WHERE t2.key = 'olist.sweep' AND t2.value = 'parent')")  # fmt: skip
+        parent, status = cur.fetchone()
+        assert status == "FINISHED"
+        cur.execute("SELECT r.status FROM runs r JOIN tags t ON t.run_uuid = r.run_uuid "
+                    "WHERE t.key = 'mlflow.parentRunId' AND t.value = %s", (parent,))  # fmt: skip
+        assert sorted(cur.fetchall()) == [("FINISHED",), ("FINISHED",)]
