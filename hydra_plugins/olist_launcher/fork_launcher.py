@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, open_dict
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("hydra.olist_fork")  # under `hydra`: printed with Hydra's own launch messages
 
 
 class ForkedJobError(RuntimeError):
@@ -27,9 +28,11 @@ class ForkedJobError(RuntimeError):
 
 
 class OlistForkLauncher(Launcher):
-    def __init__(self, n_jobs: int | None = None, inner_threads: int | None = None) -> None:
+    def __init__(self, n_jobs: int | None = None, inner_threads: int | None = None, preload: bool = True) -> None:
         """`n_jobs`: jobs at once (default: the CPU count). `inner_threads`: OpenMP/BLAS threads per job
-        (default: CPUs / n_jobs, at least 1)."""
+        (default: CPUs / n_jobs, at least 1). `preload`: import what a pipeline job imports once, in the
+        sweep's process, before forking (otherwise every job imports it)."""
+        self.preload = preload
         self.n_jobs = int(n_jobs) if n_jobs else (os.cpu_count() or 1)
         if self.n_jobs < 1:
             raise ValueError(f"hydra.launcher.n_jobs must be at least 1, got {n_jobs}")
@@ -68,11 +71,14 @@ class OlistForkLauncher(Launcher):
                               config=cfg, job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
             for cfg in configs
         ]  # fmt: skip
-        preload_jobs()
+        if self.preload:
+            preload_jobs()
         try:
             outcomes = run_forked(tasks, self.n_jobs, self.inner_threads)
         except ForkUnsafe as exc:
-            log.warning(f"olist_fork launcher: cannot fork here ({exc}); running the jobs one after another")
+            # on stderr, not the log: this project's runs print no Hydra log lines
+            print(f"warning: hydra/launcher=olist_fork cannot fork here ({exc}); running the jobs one after "
+                  "another", file=sys.stderr, flush=True)  # fmt: skip
             outcomes = None
         if outcomes is None:
             runs = []
