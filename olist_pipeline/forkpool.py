@@ -80,6 +80,7 @@ def run_forked(tasks: Sequence[Callable[[], Any]], n_jobs: int, inner_threads: i
     running: dict[int, int] = {}  # pid -> task index
     pending = list(range(len(tasks)))
     connections = _connection_owners()  # found before the freeze: gc.get_objects() omits frozen objects
+    frozen_before = gc.get_freeze_count()  # a resident runner's child starts with the runner's heap frozen
     gc.freeze()  # the heap so far is shared with the children: keep the collector off its pages
     try:
         while pending or running:
@@ -102,7 +103,8 @@ def run_forked(tasks: Sequence[Callable[[], Any]], n_jobs: int, inner_threads: i
         terminate(running)
         raise
     finally:
-        gc.unfreeze()
+        if not frozen_before:  # (unfreeze would also thaw what was frozen before: then leave it all frozen)
+            gc.unfreeze()
         shutil.rmtree(workdir, ignore_errors=True)
     return [r if r is not None else Outcome(error="never started", exit_code=1) for r in results]
 

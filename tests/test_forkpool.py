@@ -241,3 +241,20 @@ def test_children_do_not_outlive_a_killed_driver(tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_the_heap_is_frozen_only_while_children_run():
+    """Frozen while they run (the collector stays off the pages they share); thawed after, unless the
+    caller had frozen it itself (a resident runner's child): that is left as it was."""
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    assert run_forked([gc.get_freeze_count], n_jobs=1)[0].value > 0
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        before = gc.get_freeze_count()
+        run_forked([lambda: 1], n_jobs=1)
+        assert gc.get_freeze_count() >= before
+    finally:
+        gc.unfreeze()
