@@ -208,10 +208,16 @@ def test_ctrl_c_reaches_the_child_and_a_dead_caller_stops_it(runner, tmp_path):
         return new.pop()
 
     caller = subprocess.Popen(command, env=env, cwd="/", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    started_child(caller)
+    first = started_child(caller)
     time.sleep(2)
     caller.send_signal(signal.SIGINT)
-    _, err = caller.communicate(timeout=60)
+    try:
+        _, err = caller.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # seen once on a fresh machine: say where the child was stuck
+        stacks = _stacks(first)
+        caller.kill()
+        _, err = caller.communicate()
+        pytest.fail(f"the interrupted call did not end in 60 s; its output:\n{err[-3000:]}\nthe child's stacks:\n{stacks}")
     assert caller.returncode == 130, err[-2000:]
 
     command[-1] = f"paths.state_dir={tmp_path / 'b'}"
@@ -228,6 +234,16 @@ def test_ctrl_c_reaches_the_child_and_a_dead_caller_stops_it(runner, tmp_path):
     assert f"pid {child}: exit {128 + signal.SIGTERM}" in runner.log.read_text()
     # and the runner still takes calls
     assert runner.call("--help", extra_env={resident.ENV_SWITCH: "require"}).returncode == 0
+
+
+def _stacks(pid: int) -> str:
+    """Every thread's Python stack of a live process (py-spy, a dev dependency)."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    try:
+        dump = subprocess.run([str(py_spy), "dump", "--pid", str(pid)], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"(py-spy failed: {exc})"
+    return dump.stdout + dump.stderr
 
 
 def _alive(pid: int) -> bool:
