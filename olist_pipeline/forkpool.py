@@ -8,7 +8,8 @@ why 2 joblib workers are slower than 1 process on a small sweep (BENCHMARKS.md).
 
 What keeps a forked job as safe as a job in a process of its own:
 - the caller must be single-threaded (`ForkUnsafe` otherwise, naming the threads): a fork copies only the
-  calling thread, and a lock another thread held would stay locked in the child;
+  calling thread, and a lock another thread held would stay locked in the child (idle helper threads
+  that restart on demand, tqdm's monitor, are stopped first);
 - in the child, SQLAlchemy connection pools inherited from the parent (ZenML's and MLflow's SQL stores)
   are dropped without closing their connections (`Engine.dispose(close=False)`, SQLAlchemy's documented
   recipe for os.fork), and `requests` sessions (their REST clients on the server stack) drop their
@@ -65,6 +66,24 @@ def check_fork_safe() -> None:
         raise ForkUnsafe(f"{len(others)} other thread(s) running ({', '.join(others[:5])})")
 
 
+def _stop_idle_helper_threads() -> None:
+    """Stop helper threads known to be idle and restarted on demand, so that they do not prevent a fork:
+    tqdm's monitor (started by a progress bar a library left open; the next bar starts a new one)."""
+    tqdm_std = sys.modules.get("tqdm.std")
+    if tqdm_std is None:
+        return
+    classes, seen = [tqdm_std.tqdm], []
+    while classes:  # every tqdm class keeps its own monitor (`cls.monitor = TMonitor(...)`)
+        cls = classes.pop()
+        seen.append(cls)
+        classes.extend(sub for sub in cls.__subclasses__() if sub not in seen)
+    for cls in seen:
+        monitor = cls.__dict__.get("monitor")
+        if monitor is not None:
+            monitor.exit()  # sets its stop event and joins it
+            cls.monitor = None
+
+
 def run_forked(tasks: Sequence[Callable[[], Any]], n_jobs: int, inner_threads: int | None = None) -> list[Outcome]:
     """Run each task in a child forked from this process, at most `n_jobs` at once; outcomes in task order.
 
@@ -73,6 +92,7 @@ def run_forked(tasks: Sequence[Callable[[], Any]], n_jobs: int, inner_threads: i
     """
     import gc
 
+    _stop_idle_helper_threads()
     check_fork_safe()
     n_jobs = max(1, int(n_jobs))
     results: list[Outcome | None] = [None] * len(tasks)

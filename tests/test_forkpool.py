@@ -258,3 +258,19 @@ def test_the_heap_is_frozen_only_while_children_run():
         assert gc.get_freeze_count() >= before
     finally:
         gc.unfreeze()
+
+
+def test_an_idle_tqdm_monitor_is_stopped_rather_than_refused():
+    """A progress bar a library left open keeps tqdm's monitor thread alive (seen in this test process);
+    it is stopped before forking, and the next bar starts a new one."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=2, disable=False, file=open(os.devnull, "w"))
+    try:
+        assert "tqdm_monitor" in {t.name for t in threading.enumerate()}
+        assert run_forked([lambda: 7], n_jobs=1)[0].value == 7
+        assert "tqdm_monitor" not in {t.name for t in threading.enumerate()}
+    finally:
+        bar.close()
+    with tqdm(total=1, file=open(os.devnull, "w")) as again:
+        again.update()
