@@ -50,6 +50,36 @@ def append_job(sweep_dir: Path, row: dict[str, Any]) -> None:
         fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def record_lost_job(sweep_dir: Path, number: int, overrides: list[str], error: str) -> bool:
+    """A job whose process ended before it could record itself (killed, out of memory): print its error
+    line and record it as failed, as a failing job records itself, so that the summary lists it and the
+    sweep exits non-zero. Returns False outside a sweep this callback runs (no sweep.json)."""
+    if not (Path(sweep_dir) / SWEEP_FILE).exists():
+        return False
+    from olist_pipeline.cli import _fail
+
+    _fail(f"job #{number} ({' '.join(overrides)}): {error}")
+    append_job(sweep_dir, {"job": number, "overrides": " ".join(overrides), "status": "failed", "error": error})
+    shared = read_sweep(sweep_dir)
+    if shared.get("parent_run_id"):
+        from olist_pipeline.registry import mlflow_client
+
+        with contextlib.suppress(Exception):  # the row above already says the job failed
+            mark_killed(mlflow_client(), shared, number)
+    return True
+
+
+def mark_killed(client: Any, shared: dict[str, Any], number: int) -> None:
+    """End the MLflow run a lost job left RUNNING (if it got that far) as KILLED: nobody else will."""
+    runs = client.search_runs(
+        [shared["experiment_id"]],
+        filter_string=f"tags.mlflow.parentRunId = '{shared['parent_run_id']}' and tags.sweep_job = '{number}' "
+        "and attributes.status = 'RUNNING'",
+    )
+    for run in runs:
+        client.set_terminated(run.info.run_id, status="KILLED")
+
+
 def read_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
     path = Path(sweep_dir) / JOBS_FILE
     if not path.exists():

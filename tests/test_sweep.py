@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -34,6 +35,21 @@ def test_varying_overrides_keep_what_differs():
     shown = varying_overrides(rows)
     assert [r["overrides"] for r in shown] == ["model=ridge", "model=linear_regression"]
     assert shown[0]["all_overrides"] == "+env=dev model=ridge x=1"
+
+
+def test_mark_killed_ends_only_the_lost_jobs_running_run(tmp_path):
+    from mlflow import MlflowClient
+
+    from olist_pipeline.sweep import mark_killed
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("sweep")
+    parent = client.create_run(experiment, tags={"olist.sweep": "parent"}).info.run_id
+    child = {n: client.create_run(experiment, tags={"mlflow.parentRunId": parent, "sweep_job": str(n)}).info.run_id
+             for n in (0, 1)}  # fmt: skip
+    mark_killed(client, {"parent_run_id": parent, "experiment_id": experiment}, 1)
+    assert client.get_run(child[1]).info.status == "KILLED"
+    assert client.get_run(child[0]).info.status == "RUNNING" and client.get_run(parent).info.status == "RUNNING"
 
 
 # --- a real sweep ----------------------------------------------------------------------------------
@@ -141,6 +157,35 @@ def test_a_failing_job_fails_alone_and_the_sweep_exit_code_says_so(tmp_path, tin
     assert dict(zip(summary["overrides"], summary["status"])) == {"model.alpha=1.0": "completed", "model.alpha=-1.0": "failed"}
     assert "alpha" in summary.loc[summary["status"] == "failed", "error"].iloc[0]
     assert len(re.findall(r"sweep ranked by", result.stdout)) == 1
+
+
+@slow
+def test_a_killed_forked_job_is_recorded_as_failed_and_the_others_finish(tmp_path, tiny_data):
+    """A job's process killed from outside (the OOM killer, say): one error line naming the signal, the
+    job failed in the summary, the other job completed, the sweep exits non-zero, no traceback."""
+    import psutil
+
+    args = [sys.executable, "-m", "olist_pipeline", "-m", f"paths.state_dir={tmp_path}", f"hydra.sweep.dir={tmp_path / 'multirun'}",
+            f"dataset.path={tiny_data}", "evaluation.report=false", "promotion.enabled=false",
+            *LAUNCHERS["olist_fork"], "model=ridge,linear_regression"]  # fmt: skip
+    env = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false", "COLUMNS": "200"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    sweep_process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/", env=env)
+    driver = psutil.Process(sweep_process.pid)
+    deadline = time.monotonic() + 120
+    while not (jobs := [c for c in driver.children() if c.cmdline() == driver.cmdline()]):
+        assert time.monotonic() < deadline and sweep_process.poll() is None, "no job was forked"
+        time.sleep(0.05)
+    time.sleep(1)
+    jobs[0].kill()
+    out, err = sweep_process.communicate(timeout=600)
+    assert sweep_process.returncode != 0
+    assert "Traceback" not in out + err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "killed by SIGKILL" in errors[0], err[-3000:]
+    summary = pd.read_csv(tmp_path / "multirun" / "summary.csv")
+    assert sorted(summary["status"]) == ["completed", "failed"]
+    assert "killed by SIGKILL" in summary.loc[summary["status"] == "failed", "error"].iloc[0]
 
 
 @slow

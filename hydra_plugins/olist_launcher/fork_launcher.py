@@ -48,7 +48,7 @@ class OlistForkLauncher(Launcher):
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from olist_pipeline.forkpool import ForkUnsafe, run_forked
-        from olist_pipeline.sweep import preload_jobs
+        from olist_pipeline.sweep import preload_jobs, record_lost_job
 
         setup_globals()
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
@@ -91,7 +91,12 @@ class OlistForkLauncher(Launcher):
         for overrides, cfg, outcome in zip(job_overrides, configs, outcomes):
             if outcome.error is None and isinstance(outcome.value, JobReturn):
                 runs.append(outcome.value)
-                continue
-            error = ForkedJobError(f"job #{cfg.hydra.job.num} ({' '.join(overrides)}): {outcome.error}")
-            runs.append(JobReturn(overrides=list(overrides), cfg=cfg, status=JobStatus.FAILED, _return_value=error))
+            elif record_lost_job(sweep_dir, cfg.hydra.job.num, list(overrides), outcome.error or "no result"):
+                # as a failing job of this project ends: recorded as failed, NaN to the sweeper (an Optuna
+                # trial fails), the other jobs go on, and the sweep's summary exits non-zero at the end
+                runs.append(JobReturn(overrides=list(overrides), cfg=cfg, status=JobStatus.COMPLETED,
+                                      _return_value=float("nan")))  # fmt: skip
+            else:  # a sweep without this project's callback: Hydra's own convention
+                error = ForkedJobError(f"job #{cfg.hydra.job.num} ({' '.join(overrides)}): {outcome.error}")
+                runs.append(JobReturn(overrides=list(overrides), cfg=cfg, status=JobStatus.FAILED, _return_value=error))
         return runs
