@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import sys
-from pathlib import Path
 
 from olist_pipeline.data.synthetic import generate_merged
 from olist_pipeline.paths import resolve

@@ -7,7 +7,6 @@ import os
 import re
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from olist_pipeline.data.synthetic import generate_merged
