@@ -88,6 +88,7 @@ test-fast: $(STAMP) ## only the fast unit and config tests
 bench: $(STAMP) ## overhead vs the plain script (5k/100k/1M/real rows), sweep speedup, serving latency -> BENCHMARKS.md (~1 h)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 	$(PY) scripts/bench_sweep.py
+	$(PY) scripts/bench_sweep.py --profile-only
 	$(PY) scripts/bench_serving.py
 
 report-real: $(STAMP) ## models x features x splits on the real merged table -> README table (needs ../shared data)

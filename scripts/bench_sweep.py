@@ -150,6 +150,86 @@ def _seconds(timestamp: str | None, origin: dt.datetime) -> float:
     return (dt.datetime.fromisoformat(timestamp) - origin).total_seconds()
 
 
+#: Where a sampled stack's time goes: the first rule that matches, in this order. `imports` and `MLflow`
+#: anywhere in the stack; the others by the innermost frame of a known library (self time by library).
+PROFILE_RULES = (
+    ("imports", lambda frames: any(f.startswith("_find_and_load ") for f in frames)),
+    ("MLflow (runs, model logging)", lambda frames: any("mlflow/" in f for f in frames)),
+)
+LEAF_LIBRARIES = (("sklearn/", "scikit-learn"), ("pandas/", "pandas"), ("pyarrow/", "pyarrow"), ("numpy/", "numpy"),
+                  ("sqlalchemy/", "SQL stores (SQLAlchemy)"), ("zenml/", "ZenML (other)"), ("hydra/", "Hydra/OmegaConf"),
+                  ("omegaconf/", "Hydra/OmegaConf"), ("olist_pipeline/", "project code"))  # fmt: skip
+
+
+def classify(frames: list[str]) -> str:
+    for label, matches in PROFILE_RULES:
+        if matches(frames):
+            return label
+    for frame in reversed(frames):
+        for marker, label in LEAF_LIBRARIES:
+            if f"({marker}" in frame or f" {marker}" in frame:
+                return label
+    return "other (stdlib, interpreter)"
+
+
+def profile_shares(raw: Path, rate: int) -> dict[str, dict[str, float]]:
+    """Seconds per category, for the sweep's own process and for its job processes, from py-spy's raw
+    output (`process A;process B;frame;...;frame count` lines: one process in the chain is the sweep's,
+    two are a job forked from it)."""
+    seconds: dict[str, dict[str, float]] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        parts = stack.split(";")
+        processes = [p for p in parts if p.startswith("process ")]
+        frames = [p for p in parts if not p.startswith("process ")]
+        who = "sweep process" if len(processes) <= 1 else "jobs"
+        label = classify(frames)
+        seconds.setdefault(label, {"sweep process": 0.0, "jobs": 0.0})[who] += int(count) / rate
+    return seconds
+
+
+def run_profiled(variant: str, data: Path, env: dict[str, str], work: Path, rate: int = 50) -> tuple[float, dict[str, dict[str, float]]]:
+    """One sweep of `variant` under `py-spy record --subprocesses` (every forked job followed)."""
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not py_spy.exists():
+        raise SystemExit(f"--profile needs py-spy beside {sys.executable} (pip install py-spy; a dev dependency)")
+    overrides = VARIANTS[variant][1]
+    if RUNNER in overrides:
+        raise SystemExit("--profile: a variant through the runner runs in the runner's child; profile the others")
+    state, raw = work / f"profile-{variant}", work / f"profile-{variant}.txt"
+    args = [str(py_spy), "record", "--subprocesses", "--format", "raw", "-r", str(rate), "-o", str(raw), "--",
+            sys.executable, "-m", "olist_pipeline", "-m", *COMMON, f"paths.state_dir={state}",
+            f"hydra.sweep.dir={state / 'multirun'}", f"dataset.path={data}", *SWEEP, *overrides]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(args, cwd=ROOT, env=env, check=True, capture_output=True, timeout=1800)
+    return time.perf_counter() - started, profile_shares(raw, rate)
+
+
+def render_profile(profiles: list[tuple[str, float, dict[str, dict[str, float]]]], rate: int = 50) -> str:
+    lines = ["### Where a sweep's time goes (`scripts/bench_sweep.py --profile`)", "",
+             f"py-spy sampling every Python thread of the sweep's process and of each forked job ({rate} Hz, "
+             "threads on a CPU only: waiting is not counted; OpenMP threads are native and not sampled, so a "
+             "fit counts as its main thread). Seconds of samples per category: *imports* and *MLflow* anywhere "
+             "in the stack, the rest by the innermost frame of a known library. The embedded sample; wall time "
+             "under the profiler.", "",
+             "| category | " + " | ".join(f"{label}: sweep process (s) | {label}: jobs (s)" for label, _, _ in profiles) + " |",
+             "|---|" + "---:|---:|" * len(profiles)]  # fmt: skip
+    labels = sorted({c for _, _, shares in profiles for c in shares},
+                    key=lambda c: -sum(sum(s.get(c, {}).values()) for _, _, s in profiles))  # fmt: skip
+    for category in labels:
+        cells = []
+        for _, _, shares in profiles:
+            row = shares.get(category, {"sweep process": 0.0, "jobs": 0.0})
+            cells += [f"{row['sweep process']:.1f}", f"{row['jobs']:.1f}"]
+        lines.append(f"| {category} | " + " | ".join(cells) + " |")
+    totals = []
+    for _, _, shares in profiles:
+        totals += [f"{sum(r['sweep process'] for r in shares.values()):.1f}", f"{sum(r['jobs'] for r in shares.values()):.1f}"]
+    lines.append("| *total on a CPU* | " + " | ".join(totals) + " |")
+    lines.append("| *wall (s)* | " + " | ".join(f"{wall:.1f} | " for _, wall, _ in profiles) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def make_large(orders: int, directory: Path) -> tuple[Path, int]:
     """A synthetic merged table of `orders` orders (about 1.25 rows per order) as CSV in `directory`."""
     from olist_pipeline.data.synthetic import generate_merged
@@ -227,6 +307,30 @@ def write_section(text: str, path: Path = BENCHMARKS) -> None:
     bench.write_section(path, f"{START}\n{text}{END}", START, END)
 
 
+PROFILE_START, PROFILE_END = "<!-- bench-sweep-profile:start -->", "<!-- bench-sweep-profile:end -->"
+
+
+def profile_main(names: list[str], no_write: bool) -> int:
+    """Profile one sweep of each variant on the sample; print the table and write its own section."""
+    work = Path(tempfile.mkdtemp(prefix="olist_bench_sweep_profile_"))
+    try:
+        env = sweep_env(work / "store-templates")
+        subprocess.run([sys.executable, "-m", "olist_pipeline.store_templates"], cwd=ROOT, env=env, check=True,
+                       capture_output=True)  # fmt: skip
+        profiles = []
+        for name in names:
+            wall, shares = run_profiled(name, SAMPLE, env, work)
+            profiles.append((VARIANTS[name][0], wall, shares))
+            print(f"profiled {name}: {wall:.1f} s", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = render_profile(profiles)
+    print(text)
+    if not no_write:
+        bench.write_section(BENCHMARKS, f"{PROFILE_START}\n{text}{PROFILE_END}", PROFILE_START, PROFILE_END)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -235,7 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large-orders", type=int, default=80_000, help="orders in the large synthetic file (~1.25 rows each)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     parser.add_argument("--notes", type=Path, help="a markdown file appended to the section (the analysis)")
+    parser.add_argument("--profile-only", action="store_true",
+                        help="instead of timing: profile one sweep of each of --profile-variants (py-spy), its own section")  # fmt: skip
+    parser.add_argument("--profile-variants", default="sequential,fork2")
     args = parser.parse_args(argv)
+    if args.profile_only:
+        return profile_main(args.profile_variants.split(","), args.no_write)
     names = args.variants.split(",")
     env_line = environment_line()
     work = Path(tempfile.mkdtemp(prefix="olist_bench_sweep_"))

@@ -117,3 +117,39 @@ def test_one_sweep_is_measured_from_its_stores(capsys):
     assert rows[0].split("|")[5].strip() == "1.00x"
     assert "resident runner ready" in out.err
     assert "halving the jobs gives at most" in out.out
+
+
+def test_a_sweep_profile_is_split_by_process_and_category(tmp_path):
+    """py-spy's raw lines: the chain of processes (one: the sweep's; two: a forked job), frames, count."""
+    sweep = load_script("bench_sweep")
+    driver, job = 'process 10:"python -m olist_pipeline -m"', 'process 11:"python -m olist_pipeline -m"'
+    raw = tmp_path / "raw.txt"
+    raw.write_text("\n".join([
+        f"{driver};<module> (x.py:1);_find_and_load (<frozen importlib._bootstrap>:1165);exec (zenml/client.py:3) 50",
+        f"{driver};<module> (x.py:1);run (olist_pipeline/cli.py:9);compose (hydra/_internal/x.py:2) 5",
+        f"{driver};{job};run_forked (olist_pipeline/forkpool.py:90);train (olist_pipeline/steps/training.py:24);"
+        "fit (sklearn/ensemble/gb.py:841);asarray (numpy/core.py:1) 25",
+        f"{driver};{job};train (olist_pipeline/steps/training.py:24);log_model (mlflow/sklearn/__init__.py:393);"
+        "execute (sqlalchemy/engine/base.py:1420) 10",
+        f"{driver};{job};store (zenml/orchestrators/step_runner.py:724);execute (sqlalchemy/engine/base.py:1420) 15",
+    ]) + "\n")  # fmt: skip
+    shares = sweep.profile_shares(raw, rate=50)
+    assert shares["imports"] == {"sweep process": 1.0, "jobs": 0.0}
+    assert shares["Hydra/OmegaConf"]["sweep process"] == 0.1
+    assert shares["numpy"]["jobs"] == 0.5  # the innermost library's frame: self time
+    assert shares["MLflow (runs, model logging)"]["jobs"] == 0.2  # MLflow anywhere in the stack
+    assert shares["SQL stores (SQLAlchemy)"]["jobs"] == 0.3
+    text = sweep.render_profile([("olist_fork", 3.0, shares)])
+    assert "| imports | 1.0 | 0.0 |" in text and "| *total on a CPU* | 1.1 | 1.0 |" in text
+
+
+@pytest.mark.slow
+def test_one_sweep_is_profiled_with_its_forked_jobs(capsys):
+    sweep = load_script("bench_sweep")
+    assert sweep.main(["--profile-only", "--profile-variants", "fork2", "--no-write"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("|")[1].strip(): line.split("|")[2:4] for line in out.splitlines() if line.startswith("| ")}
+    # the sweep's process imports; its forked jobs train, log to MLflow and write the stores
+    assert float(rows["imports"][0]) > 1
+    assert float(rows["MLflow (runs, model logging)"][1]) > 0.5
+    assert float(rows["*total on a CPU*"][1]) > float(rows["*total on a CPU*"][0]) / 4
