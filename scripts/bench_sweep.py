@@ -206,7 +206,7 @@ def run_profiled(variant: str, data: Path, env: dict[str, str], work: Path, rate
 
 
 def render_profile(profiles: list[tuple[str, float, dict[str, dict[str, float]]]], rate: int = 50) -> str:
-    lines = ["### Where a sweep's time goes (`scripts/bench_sweep.py --profile`)", "",
+    lines = ["### Where a sweep's time goes (`scripts/bench_sweep.py --profile-only`)", "",
              f"py-spy sampling every Python thread of the sweep's process and of each forked job ({rate} Hz, "
              "threads on a CPU only: waiting is not counted; OpenMP threads are native and not sampled, so a "
              "fit counts as its main thread). Seconds of samples per category: *imports* and *MLflow* anywhere "
