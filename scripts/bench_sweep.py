@@ -6,11 +6,15 @@ stores from the store templates, built once beforehand; nothing cached), variant
 sizes: the embedded sample and a larger synthetic file from the project's generator (written to a
 temporary dir, removed afterwards). From each sweep's ZenML store it also reads where the time went: the
 time before the first job's pipeline run started (imports, stack set-up, worker start-up), each job's run,
-and whether its data steps (ingest..split) were computed or came from the cache.
-Writes its section of BENCHMARKS.md between the `bench-sweep` markers (the rest is left alone).
+and whether its data steps (ingest..split) were computed or came from the cache, and the CPU time of the
+sweep's processes. Writes its section of BENCHMARKS.md between the `bench-sweep` markers (the rest is
+left alone). `--profile-only` instead runs one sweep of each of `--profile-variants` under `py-spy record
+--subprocesses` and writes where the CPU time of the sweep's process and of its forked jobs goes
+(`bench-sweep-profile` markers).
 
     python scripts/bench_sweep.py [--repeats 3] [--large-orders 80000] [--variants sequential,joblib2,fork2]
                                   [--sizes sample,large] [--no-write]
+    python scripts/bench_sweep.py --profile-only [--profile-variants sequential,fork2] [--no-write]
 
 The sweep: 4 learning rates of the default model (hist_gradient_boosting), `evaluation.report=false`.
 Jobs of equal size (so 2 workers can split them evenly; a sweep over different models mixes 1 s and 30 s
