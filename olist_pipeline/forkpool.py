@@ -22,11 +22,13 @@ What keeps a forked job as safe as a job in a process of its own:
   flushed) and hands its result back pickled in a file it renames into place when complete; a child that
   dies without one (killed, out of memory) is reported as a failure naming its exit status.
 
-Only the standard library (and threadpoolctl, SQLAlchemy, requests when they are already imported) is used here.
+Besides the standard library: threadpoolctl (installed with scikit-learn) in a child given `inner_threads`,
+and SQLAlchemy and requests only when the caller has already imported them.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import shutil
@@ -90,8 +92,6 @@ def run_forked(tasks: Sequence[Callable[[], Any]], n_jobs: int, inner_threads: i
     A task that raises is the task's business (its exception is printed and the outcome has `error`);
     the return value must be picklable.
     """
-    import gc
-
     _stop_idle_helper_threads()
     check_fork_safe()
     n_jobs = max(1, int(n_jobs))
@@ -184,12 +184,11 @@ def _child(task: Callable[[], Any], result_path: Path, inner_threads: int | None
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, _raise_interrupt)  # the parent terminating us: unwind as Ctrl-C would
         _open_own_connections(connections)
-        limits = _limit_thread_pools(inner_threads)
-        try:
-            value = task()
-        finally:
-            if limits is not None:
-                limits.restore_original_limits()
+        if inner_threads:  # for the rest of this process's life
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(limits=inner_threads)
+        value = task()
         try:
             payload = pickle.dumps(Outcome(value=value))
         except Exception as exc:  # noqa: BLE001 - the task ran; only its result cannot travel
@@ -238,8 +237,6 @@ def _connection_owners() -> list[Any]:
         kinds.append(Session)
     if not kinds:
         return []
-    import gc
-
     found = tuple(kinds)
     return [obj for obj in gc.get_objects() if isinstance(obj, found)]
 
@@ -255,13 +252,3 @@ def _open_own_connections(owners: list[Any]) -> None:
         else:
             for adapter in owner.adapters.values():
                 adapter.close()
-
-
-def _limit_thread_pools(inner_threads: int | None) -> Any:
-    if not inner_threads:
-        return None
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - installed with scikit-learn
-        return None
-    return threadpool_limits(limits=inner_threads)

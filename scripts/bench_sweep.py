@@ -70,12 +70,14 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
 
 
 def sweep_env(templates: Path) -> dict[str, str]:
-    """The sweeps' environment. A runner the user left running must not take them: only the variant through
-    the benchmark's own runner uses one."""
+    """The sweeps' environment, with store templates of the benchmark's own, built here. A runner the user
+    left running must not take the sweeps: only the variant through the benchmark's own runner uses one."""
     env = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false", "COLUMNS": "200", "OLIST_RESIDENT": "off",
            "OLIST_STORE_TEMPLATES": str(templates)}  # fmt: skip
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("HYDRA_FULL_ERROR", None)
+    subprocess.run([sys.executable, "-m", "olist_pipeline.store_templates"], cwd=ROOT, env=env, check=True,
+                   capture_output=True)  # fmt: skip
     return env
 
 
@@ -319,8 +321,6 @@ def profile_main(names: list[str], no_write: bool) -> int:
     work = Path(tempfile.mkdtemp(prefix="olist_bench_sweep_profile_"))
     try:
         env = sweep_env(work / "store-templates")
-        subprocess.run([sys.executable, "-m", "olist_pipeline.store_templates"], cwd=ROOT, env=env, check=True,
-                       capture_output=True)  # fmt: skip
         profiles = []
         for name in names:
             wall, shares = run_profiled(name, SAMPLE, env, work)
@@ -353,11 +353,9 @@ def main(argv: list[str] | None = None) -> int:
     env_line = environment_line()
     work = Path(tempfile.mkdtemp(prefix="olist_bench_sweep_"))
     sizes: list[dict[str, Any]] = []
-    env = sweep_env(work / "store-templates")  # the benchmark's own templates, built once here
     runner_env = None
     try:
-        subprocess.run([sys.executable, "-m", "olist_pipeline.store_templates"], cwd=ROOT, env=env, check=True,
-                       capture_output=True)  # fmt: skip
+        env = sweep_env(work / "store-templates")  # the benchmark's own templates, built once here
         if any(RUNNER in VARIANTS[n][1] for n in names):
             runner_env, seconds, _ = bench.start_runner(work / "runner", env)
             print(f"resident runner ready in {seconds:.1f} s", file=sys.stderr, flush=True)
