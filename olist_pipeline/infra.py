@@ -71,6 +71,9 @@ def configure_environment(stack: StackSpec) -> None:
             os.environ.pop(key, None)
     os.environ["MLFLOW_TRACKING_URI"] = stack.mlflow_tracking_uri
     memoize_package_index()
+    from olist_pipeline import sqlite_reads
+
+    sqlite_reads.install()  # before any store is opened: an interrupted read must not hold a store's lock
 
 
 def check_services(stack: StackSpec, timeout: float = 2.0) -> None:
