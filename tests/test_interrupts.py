@@ -53,10 +53,13 @@ runpy.run_module("olist_pipeline", run_name="__main__")
 
 @pytest.fixture
 def guarded():
+    """The guard installed, as a run installs it; removed afterwards unless it was there before."""
+    before = event.contains(sqlalchemy.engine.Engine, "before_cursor_execute", sqlite_reads._track)
     sqlite_reads.install()
     yield
-    event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", sqlite_reads._track)
-    event.remove(sqlalchemy.pool.Pool, "reset", sqlite_reads._close_cursors)
+    if not before:
+        event.remove(sqlalchemy.engine.Engine, "before_cursor_execute", sqlite_reads._track)
+        event.remove(sqlalchemy.pool.Pool, "reset", sqlite_reads._close_cursors)
 
 
 def _half_read_then_interrupted(db: Path) -> list[object]:
