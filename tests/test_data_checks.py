@@ -66,6 +66,14 @@ def test_gzip_and_bom_are_read(good):
     assert list(df.columns) == list(good.columns)
 
 
+def test_not_utf8_names_byte_and_line(good):
+    lines = good.head(3).to_csv(index=False).encode().split(b"\n")
+    lines[2] = b"\xff" + lines[2]  # a byte that opens no UTF-8 character, at the start of line 3
+    offset = len(lines[0]) + len(lines[1]) + 2
+    with pytest.raises(DataError, match=rf"latin\.csv: not UTF-8 CSV text \(invalid start byte at byte {offset}, line 3\)"):
+        read_csv_bytes(b"\n".join(lines), "latin.csv")
+
+
 def test_fingerprint_mismatch(tmp_path, good):
     path = tmp_path / "d.csv"
     good.to_csv(path, index=False)
