@@ -54,7 +54,7 @@ PY = sys.executable
 REAL = ROOT.parent / "shared" / "data" / "olist" / "merged" / "olist_customers_dataset.csv.gz"
 #: Orders per generated size (rows are items x payments: ~1.25 rows per order).
 GENERATED = {"100k": 80_000, "1m": 800_000}
-STEPS = ("ingest", "validate", "clean", "build_features", "split", "train", "evaluate", "promote")
+STEPS = ("ingest", "clean", "build_features", "split", "train", "evaluate", "promote")
 START, END = "<!-- bench-overhead:start -->", "<!-- bench-overhead:end -->"
 PROFILE_START, PROFILE_END = "<!-- bench-profile:start -->", "<!-- bench-profile:end -->"
 KINDS = ("plain script", "pipeline cold", "cold, no templates", "pipeline warm", "pipeline cached", "identical re-run",

@@ -50,7 +50,7 @@ START, END = "<!-- bench-sweep:start -->", "<!-- bench-sweep:end -->"
 SAMPLE = ROOT / "data" / "olist_sample.csv.gz"
 SWEEP = ["model.learning_rate=0.03,0.05,0.1,0.2"]
 COMMON = ["+env=dev", "evaluation.report=false"]
-DATA_STEPS = ("ingest", "validate", "clean", "build_features", "split")
+DATA_STEPS = ("ingest", "clean", "build_features", "split")
 
 JOBLIB2 = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 FORK2 = ["hydra/launcher=olist_fork", "hydra.launcher.n_jobs=2"]

@@ -54,9 +54,8 @@ def main() -> int:
     params = {k: (SEED if v == "${seed}" else v) for k, v in model_conf.items() if k not in ("name", "_target_")}
     numeric, derived, categorical = features["numeric"], features["derived"], features["categorical"]
 
-    with phase("ingest"):
+    with phase("ingest"):  # the pipeline's ingest step reads and checks
         df = pd.read_csv(Path(args.data), low_memory=False)
-    with phase("validate"):
         df, _ = validate_merged(df)
     columns = input_columns(numeric, derived, categorical)
     with phase("clean"):

@@ -15,7 +15,7 @@ from .conftest import SAMPLE, cli, real_file
 
 pytestmark = pytest.mark.slow
 
-CACHEABLE = {"ingest", "validate", "clean", "build_features", "split", "train", "evaluate"}
+CACHEABLE = {"ingest", "clean", "build_features", "split", "train", "evaluate"}
 ALL_STEPS = CACHEABLE | {"promote"}  # the promotion gate is never cached
 
 
@@ -109,6 +109,10 @@ def test_zenml_records_step_parameters(first_run, zenml_client):
     assert run.steps["clean"].config.parameters["cleaning"]["strategy"] == "impute_median"
     assert run.steps["split"].config.parameters["split"]["strategy"] == "grouped"
     assert run.steps["ingest"].config.parameters["data_sha256"] == run.config.extra["data_sha256"]
+    # ingest reads and checks: one stored table, and the schema check's report in its metadata
+    ingest = run.steps["ingest"]
+    assert set(ingest.outputs) == {"validated_orders"}
+    assert ingest.run_metadata["validation"]["rows"] == ingest.run_metadata["rows"] > 0
     page = run.steps["evaluate"].outputs["evaluation_report"][0].load()
     assert page.count("data:image/png;base64,") == 4
 
@@ -151,7 +155,7 @@ def test_identical_run_after_the_champion_changed_runs_the_gate_again(first_run,
 def test_changing_only_the_model_reuses_the_data_steps(first_run, state_dir, mlflow_client):
     ridge = cli("+env=dev", "model=ridge", "model.alpha=3", state_dir=state_dir)
     assert ridge.returncode == 0, ridge.stderr[-3000:]
-    assert _cached(ridge.stdout) == {"ingest", "validate", "clean", "build_features", "split"}
+    assert _cached(ridge.stdout) == {"ingest", "clean", "build_features", "split"}
     params = mlflow_client.get_run(_field(ridge.stdout, "mlflow run")).data.params
     assert params["model.alpha"] == "3" and params["model.name"] == "ridge"
 
@@ -202,7 +206,7 @@ def test_wrong_dtypes_fail_and_leave_nothing_cached(state_dir, tmp_path, zenml_c
     assert code != 0 and "'payment_value'" in line and "'twelve'" in line
     failed = zenml_client.list_pipeline_runs(sort_by="desc:created", size=1).items[0]
     assert failed.status.value == "failed"
-    assert failed.steps["validate"].status.value == "failed"
+    assert failed.steps["ingest"].status.value == "failed"
     assert "train" not in failed.steps  # no model was produced, so nothing could be promoted
     # A later run must not treat the failed validation as good: it fails again, the same way.
     line_again, code_again = _bad_run(state_dir, path)
@@ -218,7 +222,7 @@ def test_kaggle_folder_end_to_end(state_dir, tmp_path, mlflow_client, zenml_clie
     run = mlflow_client.get_run(_field(result.stdout, "mlflow run"))
     assert run.data.tags["dataset"] == "olist_kaggle" and run.data.params["dataset.format"] == "kaggle_folder"
     ingest = zenml_client.get_pipeline_run(_field(result.stdout, "zenml run")).steps["ingest"]
-    assert ingest.run_metadata["join"]["rows_out"] == ingest.outputs["raw_orders"][0].load().shape[0]
+    assert ingest.run_metadata["join"]["rows_out"] == ingest.outputs["validated_orders"][0].load().shape[0]
 
 
 @pytest.mark.real_data

@@ -129,7 +129,7 @@ def test_first_candidate_is_promoted_and_registered_on_both_sides(first, clients
     assert len(tags["data_sha256"]) == 64 and tags["git_commit"]
     assert "model:\n  name: ridge" in tags["config"]
     # the ZenML version is linked to the run's artifacts
-    assert {"model", "raw_orders", "metrics"} <= set(production.data_artifact_ids) | set(production.model_artifact_ids)
+    assert {"model", "validated_orders", "metrics"} <= set(production.data_artifact_ids) | set(production.model_artifact_ids)
 
 
 @pytest.fixture(scope="module")

@@ -112,7 +112,7 @@ def test_data_steps_come_from_cache_after_the_first_job(two_model_sweep):
     cached = re.findall(r"^cached steps\s+(.*)$", result.stdout, re.M)
     assert len(cached) == 2
     assert cached[0] == "none"
-    assert set(cached[1].split(", ")) == {"ingest", "validate", "clean", "build_features", "split"}
+    assert set(cached[1].split(", ")) == {"ingest", "clean", "build_features", "split"}
 
 
 @slow

@@ -1,17 +1,16 @@
-"""ingest -> validate (the merged schema minus the review columns) -> predict."""
+"""ingest (read, check against the merged schema minus the review columns) -> predict."""
 
 from __future__ import annotations
 
 from zenml import pipeline
 
 from olist_pipeline.spec import DatasetSpec
-from olist_pipeline.steps.etl import ingest, validate
+from olist_pipeline.steps.etl import ingest
 from olist_pipeline.steps.inference import predict
 
 
 @pipeline(name="olist_inference")
 def inference_pipeline(dataset: DatasetSpec, data_sha256: str, model_name: str, model_version: int) -> None:
     """Score new orders with one registered model version."""
-    raw = ingest(dataset=dataset, data_sha256=data_sha256)
-    orders = validate(raw, source=dataset.path, require_target=False)
+    orders = ingest(dataset=dataset, data_sha256=data_sha256, require_target=False)
     predict(orders, model_name=model_name, model_version=model_version)

@@ -1,4 +1,4 @@
-"""ingest -> validate -> clean -> build features -> split -> train -> evaluate -> promote."""
+"""ingest (read and check) -> clean -> build features -> split -> train -> evaluate -> promote."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from olist_pipeline.spec import (
     PromotionSpec,
     SplitSpec,
 )
-from olist_pipeline.steps.etl import clean, ingest, validate
+from olist_pipeline.steps.etl import clean, ingest
 from olist_pipeline.steps.evaluation import evaluate
 from olist_pipeline.steps.features import build_features
 from olist_pipeline.steps.promotion import promote
@@ -35,8 +35,7 @@ def training_pipeline(
     model_name: str,
 ) -> None:
     """Train one model on one dataset with one configuration, then gate it against the champion."""
-    raw = ingest(dataset=dataset, data_sha256=data_sha256)
-    validated = validate(raw, source=dataset.path)
+    validated = ingest(dataset=dataset, data_sha256=data_sha256)
     columns = input_columns(features.numeric, features.derived, features.categorical)
     cleaned = clean(validated, cleaning=cleaning, feature_columns=columns, target=dataset.target)
     model_input, target = build_features(
