@@ -45,6 +45,27 @@ def test_warm_modules_are_third_party_only():
     assert not [m for m in resident.WARM_MODULES if m.split(".")[0] == "olist_pipeline"]
 
 
+def test_the_package_index_is_read_once_and_shared_by_zenml_and_mlflow():
+    """In a process of its own (the memo is process-wide): one reading serves both metadata modules."""
+    code = """
+import importlib.metadata, importlib_metadata
+fresh_stdlib, fresh_backport = importlib.metadata.packages_distributions(), importlib_metadata.packages_distributions()
+from olist_pipeline.resident import memoize_package_index
+memoize_package_index(); memoize_package_index()
+stdlib = importlib.metadata.packages_distributions()
+first = importlib_metadata.packages_distributions()
+first["mlflow.gateway"] = ["mlflow[gateway]"]  # as MLflow does with the dict it gets
+second = importlib_metadata.packages_distributions()
+info = importlib.metadata.packages_distributions.cache_info()
+assert stdlib == fresh_stdlib and "mlflow.gateway" not in second
+assert {k: v for k, v in fresh_backport.items() if k != "__pycache__"} == second
+assert second["sklearn"] == ["scikit-learn"] and second["zenml"] == ["zenml"]
+assert (info.misses, info.hits) == (1, 2), info
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 @pytest.mark.parametrize(("modules", "error"), [(("json",), None), (("json", "olist_pipeline.paths"), "olist_pipeline.paths")])
 def test_warming_up_the_projects_own_code_is_refused(tmp_path, modules, error):
     """A child must import olist_pipeline itself, or an edited module would run as the runner's old copy."""
