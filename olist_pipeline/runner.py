@@ -77,9 +77,10 @@ class InferenceResult:
     cached: bool
 
 
-def fingerprint_dataset(fmt: str, path: Path, expected: str | None) -> str:
-    """sha256 of the input; fails early (before any pipeline work) if missing or not as pinned."""
-    digest = loaders.fingerprint(fmt, path)
+def fingerprint_dataset(fmt: str, path: Path, expected: str | None, keep_bytes: int = 0) -> str:
+    """sha256 of the input; fails early (before any pipeline work) if missing or not as pinned.
+    Up to `keep_bytes` of the input stay in memory for the run's ingest step (data/io.py)."""
+    digest = loaders.fingerprint(fmt, path, keep_bytes)
     if expected and digest != expected:
         raise DataError(f"{path}: sha256 {digest[:12]}… does not match dataset.sha256 {expected[:12]}…")
     return digest
@@ -92,7 +93,10 @@ def make_run_name(spec: RunSpec) -> str:
 
 
 def _fingerprint(spec: RunSpec) -> str:
-    return fingerprint_dataset(spec.dataset.format, Path(spec.dataset.path), spec.dataset.sha256)
+    # The input's bytes are kept for ingest, within the in-process table hand-off's budget, when
+    # ingest runs in this process.
+    keep = spec.pipeline.handoff_mb << 20 if spec.stack.steps_run_here else 0
+    return fingerprint_dataset(spec.dataset.format, Path(spec.dataset.path), spec.dataset.sha256, keep)
 
 
 def _check_inputs(spec: RunSpec, data_sha256: str | None = None) -> str:

@@ -209,6 +209,11 @@ class StackSpec(_Spec):
     mlflow_tracking_uri: str
     mlflow_artifact_location: str | None = None
 
+    @property
+    def steps_run_here(self) -> bool:
+        """Whether the steps run in the process that starts the run (ZenML's local orchestrator)."""
+        return self.components["orchestrator"].flavor == "local" and "step_operator" not in self.components
+
     @model_validator(mode="after")
     def _required_components(self) -> StackSpec:
         missing = {"orchestrator", "artifact_store", "experiment_tracker"} - set(self.components)

@@ -139,6 +139,40 @@ def test_pinned_sha256_is_enforced_before_any_work(tmp_path, good):
         fingerprint_dataset("merged_csv", path, "f" * 64)
 
 
+def test_ingest_parses_the_bytes_the_fingerprint_read(tmp_path, good):
+    """The run's fingerprint keeps the input's bytes for its ingest step: what is parsed is what the
+    run records, even if the file changes in between. Without kept bytes, the change is caught."""
+    path = tmp_path / "d.csv"
+    good.to_csv(path, index=False)
+    digest = loaders.fingerprint("merged_csv", path, keep_bytes=1 << 20)
+    good.head(10).to_csv(path, index=False)  # the file changes after the run was planned
+    df, read_digest, _ = loaders.load("merged_csv", path, expected_sha256=digest)
+    assert read_digest == digest and len(df) == len(good)
+    # handed over once: a second load reads the file as it is now
+    with pytest.raises(DataError, match="content changed since the run started"):
+        loaders.load("merged_csv", path, expected_sha256=digest)
+    # kept bytes of another content than the run expects are not used
+    loaders.fingerprint("merged_csv", path, keep_bytes=1 << 20)
+    good.to_csv(path, index=False)
+    df, read_digest, _ = loaders.load("merged_csv", path, expected_sha256=digest)
+    assert read_digest == digest and len(df) == len(good)
+    # a file over the budget is streamed, not kept
+    small = loaders.fingerprint("merged_csv", path, keep_bytes=path.stat().st_size - 1)
+    good.head(10).to_csv(path, index=False)
+    with pytest.raises(DataError, match="content changed since the run started"):
+        loaders.load("merged_csv", path, expected_sha256=small)
+
+
+def test_kaggle_ingest_parses_the_bytes_the_fingerprint_read(tmp_path, good):
+    from .test_kaggle import write_kaggle_folder
+
+    folder = write_kaggle_folder(tmp_path / "kaggle", good, gzip_some=False)
+    digest = loaders.fingerprint("kaggle_folder", folder, keep_bytes=1 << 24)
+    (folder / "olist_order_reviews_dataset.csv").write_text("changed\n")
+    df, read_digest, _ = loaders.load("kaggle_folder", folder, expected_sha256=digest)
+    assert read_digest == digest and len(df) > 0
+
+
 def test_inference_schema_needs_no_review_columns():
     from olist_pipeline.data.schema import TARGET_AND_LEAKY_COLUMNS, validate_merged
     from olist_pipeline.data.synthetic import generate_merged

@@ -25,7 +25,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from olist_pipeline.data.io import read_bytes, read_csv_bytes, sha256_file
+from olist_pipeline.data.io import fingerprint_file, read_csv_bytes, read_fingerprinted
 from olist_pipeline.data.schema import MERGED_COLUMNS
 from olist_pipeline.errors import DataError
 
@@ -118,9 +118,10 @@ def _combine(file_digests: dict[str, tuple[str, bytes]]) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(folder: Path) -> str:
-    """sha256 over the names and bytes of the tables the join reads (streamed, nothing parsed)."""
-    return _combine({t: (p.name, bytes.fromhex(sha256_file(p))) for t, p in table_files(folder).items()})
+def fingerprint(folder: Path, keep_bytes: int = 0) -> str:
+    """sha256 over the names and bytes of the tables the join reads (nothing parsed; up to
+    `keep_bytes` of them kept for `read_tables`, io.fingerprint_file)."""
+    return _combine({t: (p.name, bytes.fromhex(fingerprint_file(p, keep_bytes))) for t, p in table_files(folder).items()})
 
 
 def table_schema(table: str) -> pa.DataFrameSchema:
@@ -146,8 +147,8 @@ def read_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], str]:
     """
     tables, digests = {}, {}
     for table, path in table_files(folder).items():
-        data = read_bytes(path)
-        digests[table] = (path.name, hashlib.sha256(data).digest())
+        data, digest = read_fingerprinted(path)
+        digests[table] = (path.name, bytes.fromhex(digest))
         df = read_csv_bytes(data, str(path))
         try:
             table_schema(table).validate(df, lazy=True)

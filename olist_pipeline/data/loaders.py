@@ -8,24 +8,26 @@ from typing import Any
 import pandas as pd
 
 from olist_pipeline.data import kaggle
-from olist_pipeline.data.io import load_table, read_bytes, sha256_file
+from olist_pipeline.data.io import fingerprint_file, forget_kept, load_table, read_bytes
 from olist_pipeline.errors import DataError
 
 FORMATS = ("merged_csv", "kaggle_folder")
 
 
-def fingerprint(fmt: str, path: Path) -> str:
+def fingerprint(fmt: str, path: Path, keep_bytes: int = 0) -> str:
     """sha256 of the input's bytes (for a Kaggle folder: of every table file it reads).
 
+    Up to `keep_bytes` of what it read stay in memory for `load` in this process (io.fingerprint_file).
     Fails early, before any pipeline work, if the input is missing or empty.
     """
+    forget_kept()
     if fmt == "kaggle_folder":
-        return kaggle.fingerprint(path)
+        return kaggle.fingerprint(path, keep_bytes)
     if not path.is_file():
         read_bytes(path)  # raises the precise DataError (missing, folder, ...)
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
-    return sha256_file(path)
+    return fingerprint_file(path, keep_bytes)
 
 
 def load(fmt: str, path: Path, expected_sha256: str | None = None) -> tuple[pd.DataFrame, str, dict[str, Any]]:
@@ -38,7 +40,7 @@ def load(fmt: str, path: Path, expected_sha256: str | None = None) -> tuple[pd.D
         df, report, digest = kaggle.load_kaggle(path)
         details: dict[str, Any] = {"join": report.as_metadata()}
     else:
-        df, digest = load_table(path)
+        df, digest = load_table(path, expected_sha256)
         details = {}
     if expected_sha256 and digest != expected_sha256:
         raise DataError(f"{path}: content changed since the run started (sha256 {digest[:12]} != {expected_sha256[:12]})")
