@@ -99,11 +99,25 @@ def _fingerprint(spec: RunSpec) -> str:
     return fingerprint_dataset(spec.dataset.format, Path(spec.dataset.path), spec.dataset.sha256, keep)
 
 
+def _load_ahead(spec: RunSpec) -> None:
+    """Start parsing the input in a background thread, to overlap the imports and stack set-up that
+    follow, when the ingest step will run in this process and cannot come from ZenML's cache (caching
+    off, or a ZenML home with nothing in it yet): there the parse is never wasted. Called before
+    ZenML is imported (which writes into the home); a second call finds no kept bytes and does nothing."""
+    if not spec.stack.steps_run_here or spec.stack.zenml_store is not None:
+        return
+    home = Path(spec.stack.zenml_config_path)
+    if not spec.enable_cache or not home.exists() or not any(home.iterdir()):
+        loaders.start_loading(spec.dataset.format, Path(spec.dataset.path))
+
+
 def _check_inputs(spec: RunSpec, data_sha256: str | None = None) -> str:
     """Environment, services and the data fingerprint (unless given): fails fast, before ZenML is imported."""
     configure_environment(spec.stack)
     check_services(spec.stack)  # seconds, before ZenML/MLflow clients that retry for minutes
-    return data_sha256 or _fingerprint(spec)
+    data_sha256 = data_sha256 or _fingerprint(spec)
+    _load_ahead(spec)
+    return data_sha256
 
 
 def _prepare(spec: RunSpec, data_sha256: str | None = None) -> tuple[str, list[str]]:
@@ -140,6 +154,7 @@ def run_training(
         earlier = _reusable(spec, reuse_key)
         if earlier is not None:
             return earlier
+        _load_ahead(spec)  # while the checks below import scikit-learn
     if complete_spec is not None:
         spec = complete_spec()
     data_sha256, actions = _prepare(spec, data_sha256)

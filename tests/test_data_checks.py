@@ -1,6 +1,7 @@
 """Reading and validating input: every bad-input case gets one DataError naming file/column/problem."""
 
 import gzip
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -161,6 +162,58 @@ def test_ingest_parses_the_bytes_the_fingerprint_read(tmp_path, good):
     good.head(10).to_csv(path, index=False)
     with pytest.raises(DataError, match="content changed since the run started"):
         loaders.load("merged_csv", path, expected_sha256=small)
+
+
+def test_a_parse_started_ahead_is_what_ingest_gets(tmp_path, good):
+    from olist_pipeline.data import io
+
+    path = tmp_path / "d.csv"
+    good.to_csv(path, index=False)
+    direct, digest = io.load_table(path)
+    assert loaders.fingerprint("merged_csv", path, keep_bytes=1 << 20) == digest
+    assert loaders.start_loading("merged_csv", path) and not loaders.start_loading("merged_csv", path)
+    path.write_text("changed\n")  # what was parsed ahead is the fingerprinted content
+    df, read_digest, _ = loaders.load("merged_csv", path, expected_sha256=digest)
+    pd.testing.assert_frame_equal(df, direct, check_exact=True)
+    assert read_digest == digest and io._ahead is None  # taken once
+    # a parse that fails fails the load that takes it, with the parser's own message
+    path.write_bytes(b"a,b\n1,\xff\n")
+    digest = loaders.fingerprint("merged_csv", path, keep_bytes=1 << 20)
+    assert loaders.start_loading("merged_csv", path)
+    with pytest.raises(DataError, match="not UTF-8 CSV text .invalid start byte at byte 6, line 2"):
+        loaders.load("merged_csv", path, expected_sha256=digest)
+    # a parse of other bytes than the run expects is dropped: the file is read again
+    good.to_csv(path, index=False)
+    loaders.fingerprint("merged_csv", path, keep_bytes=1 << 20)
+    loaders.start_loading("merged_csv", path)
+    path.write_text("a,b\n1,2\n")
+    df, read_digest, _ = loaders.load("merged_csv", path, expected_sha256=io.sha256_file(path))
+    assert df.shape == (1, 2) and io._ahead is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "home_used", "started"),
+    [
+        ([], False, True),  # a new home: nothing can come from the cache
+        ([], True, False),  # a used home with caching on: ingest may be cached, so no parse ahead
+        (["enable_cache=false"], True, True),
+        (["pipeline.handoff_mb=0"], False, False),  # no bytes kept, nothing to parse ahead
+    ],
+)
+def test_the_input_is_parsed_ahead_only_where_ingest_will_run(tmp_path, overrides, home_used, started):
+    from olist_pipeline.cli import compose_spec
+    from olist_pipeline.compose import compose_config
+    from olist_pipeline.data import io
+    from olist_pipeline.runner import _load_ahead, _fingerprint
+
+    spec, _, _ = compose_spec(compose_config(["+env=dev", f"paths.state_dir={tmp_path}", *overrides]))
+    if home_used:
+        Path(spec.stack.zenml_config_path).mkdir(parents=True)
+        (Path(spec.stack.zenml_config_path) / "config.yaml").write_text("")
+    _fingerprint(spec)
+    _load_ahead(spec)
+    assert (io._ahead is not None) == started
+    io.forget_kept()
 
 
 def test_kaggle_ingest_parses_the_bytes_the_fingerprint_read(tmp_path, good):

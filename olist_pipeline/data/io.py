@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import os
+import threading
 import zlib
 from pathlib import Path
 
@@ -31,9 +32,57 @@ def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
 _kept: dict[str, tuple[str, bytes]] = {}
 
 
+class _ParseAhead:
+    """Kept bytes being parsed in a background thread (pandas' C parser releases the GIL for most of
+    the work), while the run's process imports and sets up its stack on the other core."""
+
+    def __init__(self, path: Path, digest: str, data: bytes) -> None:
+        self.key, self.digest = os.path.abspath(path), digest
+        self._outcome: pd.DataFrame | BaseException | None = None
+        self._thread = threading.Thread(target=self._parse, args=(data, str(path)), name="olist-parse-ahead", daemon=True)
+        self._thread.start()
+
+    def _parse(self, data: bytes, source: str) -> None:
+        try:
+            self._outcome = read_csv_bytes(data, source)
+        except BaseException as exc:  # handed to the step that takes the result, raised there
+            self._outcome = exc
+
+    def result(self) -> pd.DataFrame:
+        self._thread.join()
+        if isinstance(self._outcome, BaseException):
+            raise self._outcome
+        return self._outcome
+
+
+_ahead: _ParseAhead | None = None
+
+
 def forget_kept() -> None:
-    """Drop the kept bytes (the next fingerprint replaces them anyway)."""
+    """Drop the kept bytes and a parse of them (the next fingerprint replaces them anyway)."""
+    global _ahead
     _kept.clear()
+    _ahead = None
+
+
+def parse_ahead(path: Path) -> bool:
+    """Start parsing the bytes kept for `path` in a background thread; `load_table` takes the result.
+    False if no bytes are kept for it (nothing started)."""
+    global _ahead
+    kept = _kept.pop(os.path.abspath(path), None)
+    if kept is None:
+        return False
+    _ahead = _ParseAhead(path, *kept)
+    return True
+
+
+def _take_ahead(path: Path, expected_sha256: str | None) -> _ParseAhead | None:
+    """The parse started for `path`, taken (once), if its bytes are those the run expects."""
+    global _ahead
+    if _ahead is None or _ahead.key != os.path.abspath(path):
+        return None
+    ahead, _ahead = _ahead, None
+    return ahead if expected_sha256 in (None, ahead.digest) else None
 
 
 def fingerprint_file(path: Path, keep_bytes: int = 0) -> str:
@@ -110,6 +159,10 @@ def _first_invalid_utf8(data: bytes) -> str:
 
 def load_table(path: Path, expected_sha256: str | None = None) -> tuple[pd.DataFrame, str]:
     """Load a CSV file and return it with the sha256 of the bytes actually parsed (those the run's
-    fingerprint kept, if it kept them and `expected_sha256` is theirs)."""
+    fingerprint kept, if it kept them and `expected_sha256` is theirs; parsed ahead if `parse_ahead`
+    started that)."""
+    ahead = _take_ahead(path, expected_sha256)
+    if ahead is not None:
+        return ahead.result(), ahead.digest
     data, digest = read_fingerprinted(path, expected_sha256)
     return read_csv_bytes(data, str(path)), digest

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from olist_pipeline.data import kaggle
-from olist_pipeline.data.io import fingerprint_file, forget_kept, load_table, read_bytes
+from olist_pipeline.data.io import fingerprint_file, forget_kept, load_table, parse_ahead, read_bytes
 from olist_pipeline.errors import DataError
 
 FORMATS = ("merged_csv", "kaggle_folder")
@@ -28,6 +28,12 @@ def fingerprint(fmt: str, path: Path, keep_bytes: int = 0) -> str:
     if path.stat().st_size == 0:
         raise DataError(f"{path}: file is empty")
     return fingerprint_file(path, keep_bytes)
+
+
+def start_loading(fmt: str, path: Path) -> bool:
+    """Parse the input's kept bytes in a background thread for `load` (a merged CSV only); False if
+    nothing was started (no bytes kept, or a Kaggle folder)."""
+    return fmt == "merged_csv" and parse_ahead(path)
 
 
 def load(fmt: str, path: Path, expected_sha256: str | None = None) -> tuple[pd.DataFrame, str, dict[str, Any]]:
