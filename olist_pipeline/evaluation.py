@@ -1,6 +1,8 @@
 """The evaluation report: where a model errs, and what a support team would get out of it.
 
-Pure: DataFrames and arrays in, numbers, tables and matplotlib figures out.
+Pure: DataFrames and arrays in, numbers, tables and matplotlib figures out. matplotlib and
+scikit-learn's inspection module are imported by the functions that draw or permute (~0.4 s), so a run
+without the report (`evaluation.report=false`) never imports them.
 """
 
 from __future__ import annotations
@@ -8,16 +10,13 @@ from __future__ import annotations
 import base64
 import html
 import io
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # files only, never a window
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from sklearn.inspection import permutation_importance  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SCORES = (1, 2, 3, 4, 5)
 DELAY_BUCKETS = ["undelivered", "early > 7 d", "early 0-7 d", "late 0-7 d", "late > 7 d"]
@@ -74,6 +73,8 @@ def error_by_delay(X: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray) -> p
 
 def importance(model: object, X: pd.DataFrame, y: np.ndarray, repeats: int, seed: int) -> pd.DataFrame:
     """Permutation importance of each raw input column on the given (test) rows, by drop in R^2."""
+    from sklearn.inspection import permutation_importance
+
     columns = [c for c in X.columns if c != "order_id"]  # the grouping key is not a feature
     result = permutation_importance(model, X, y, n_repeats=repeats, random_state=seed, scoring="r2", n_jobs=1)
     names = list(X.columns)
@@ -87,7 +88,8 @@ def importance(model: object, X: pd.DataFrame, y: np.ndarray, repeats: int, seed
 def figures(
     y_true: np.ndarray, y_pred: np.ndarray, by_delay: pd.DataFrame | None, importances: pd.DataFrame | None
 ) -> dict[str, Figure]:
-    """The report's plots, keyed by file name."""
+    """The report's plots, keyed by file name; release them with `close_figures`."""
+    plt = _pyplot()
     y_true, y_pred = np.asarray(y_true, dtype=float), np.asarray(y_pred, dtype=float)
     figs: dict[str, Figure] = {}
 
@@ -121,6 +123,24 @@ def figures(
     for f in figs.values():
         f.tight_layout()
     return figs
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend: files only, never a window."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def close_figures(figs: dict[str, Figure]) -> None:
+    """Free the figures `figures` made (pyplot keeps every open figure alive)."""
+    if figs:
+        plt = _pyplot()
+        for figure in figs.values():
+            plt.close(figure)
 
 
 def _png(fig: Figure) -> str:

@@ -1,5 +1,8 @@
 """The evaluation report's numbers, tables and figures."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -42,4 +45,22 @@ def test_report_on_a_trained_model():
     assert set(figs) == {"predicted_vs_actual.png", "residuals_by_score.png", "error_by_delivery_delay.png", "permutation_importance.png"}
     page = report.html_report("t", {"rmse": 1.0}, {"imp": importances}, figs)
     assert page.count("data:image/png;base64,") == 4 and "<table" in page
+    import matplotlib.pyplot as plt
+
+    assert set(plt.get_fignums()) >= {f.number for f in figs.values()}
+    report.close_figures(figs)
+    assert not {f.number for f in figs.values()} & set(plt.get_fignums())
     assert report.error_by_delay(X.drop(columns=["order_estimated_delivery_date"]), y, pred) is None
+
+
+def test_metrics_without_the_report_do_not_import_matplotlib():
+    """`evaluation.report=false` (the benchmarks' config) scores without importing matplotlib (~0.4 s)."""
+    code = (
+        "import sys, numpy as np\n"
+        "from olist_pipeline import evaluation as report\n"
+        "report.score_breakdown(np.array([1, 5]), np.array([2.0, 4.0]))\n"
+        "report.close_figures({})\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('matplotlib', 'sklearn.inspection'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -21,8 +21,6 @@ def evaluate(
     """Score the held-out rows of `evaluation.split`: the test rows (never seen by training or tuning),
     or, for a hyper-parameter search, the validation rows (so the search never sees the test split)."""
     # Imported here, not at module level: a fully cached run imports this module but never runs it.
-    import matplotlib.pyplot as plt
-
     from olist_pipeline import evaluation as report
 
     split = evaluation.split
@@ -50,6 +48,5 @@ def evaluate(
         for name, table in tables.items():
             mlflow.log_text(table.to_csv(index=False), f"evaluation/{name.split(' (')[0].replace(' ', '_')}.csv")
     page = report.html_report(f"Evaluation on the {split} split", metrics, tables, figures)
-    for figure in figures.values():
-        plt.close(figure)
+    report.close_figures(figures)
     return metrics, HTMLString(page)
