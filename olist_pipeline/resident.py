@@ -95,17 +95,19 @@ class ResidentError(RuntimeError):
 
 
 def memoize_package_index() -> None:
-    """Compute `packages_distributions()` once per process (the runner: once for all its children).
+    """Compute `packages_distributions()` once per process (the runner: once for all its children), and
+    keep it on disk for the next process while the installed packages stay the same.
 
     ZenML resolves the distribution of every output artifact's type (stdlib `importlib.metadata`),
     and MLflow checks a logged model's requirements (the `importlib_metadata` backport), by calling
     `packages_distributions()`, which re-reads the file list of every installed distribution on each
-    call: 0.3-0.6 s per call in this venv. The installed set does not change during a run, so the
+    call: 0.2-0.6 s per call in this venv. The installed set does not change during a run, so the
     answer is cached (the runner stops once it changes), and both modules share one reading: the
     backport's answer differs from the stdlib's only by a `__pycache__` key that no import name can
     match. The backport gets a fresh copy per call (MLflow adds entries to the dict it receives).
-    (Worth upstreaming to ZenML's `source_utils._get_package_for_module`.) Lives here, not in
-    olist_pipeline.infra, because the runner may import nothing else of the project.
+    Across processes: see `_package_index`. (Worth upstreaming to ZenML's
+    `source_utils._get_package_for_module`.) Lives here, not in olist_pipeline.infra, because the
+    runner may import nothing else of the project.
     """
     import functools
     import importlib.metadata
@@ -114,7 +116,7 @@ def memoize_package_index() -> None:
 
     if hasattr(importlib.metadata.packages_distributions, "cache_info"):
         return
-    index = functools.cache(importlib.metadata.packages_distributions)
+    index = functools.cache(functools.partial(_package_index, importlib.metadata.packages_distributions))
 
     def shared_index() -> dict[str, list[str]]:
         return {name: list(distributions) for name, distributions in index().items()}
@@ -122,6 +124,44 @@ def memoize_package_index() -> None:
     shared_index.cache_info = index.cache_info  # type: ignore[attr-defined]
     importlib.metadata.packages_distributions = index
     importlib_metadata.packages_distributions = shared_index
+
+
+def package_index_file() -> Path:
+    """This interpreter's package-index cache (one file per venv, rewritten when its key changes)."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    venv = hashlib.sha256(os.path.realpath(sys.executable).encode()).hexdigest()[:12]
+    return base / "olist-pipeline" / f"package-index-{venv}.json"
+
+
+def _package_index(compute: Any) -> dict[str, list[str]]:
+    """`compute()` (the real `packages_distributions`), or its answer from the cache file when nothing
+    it reads can have changed since: the key is the Python version and every `sys.path` entry with its
+    mtime (installing, upgrading or removing a distribution adds or removes a `*.dist-info` entry in a
+    `sys.path` directory, which changes that directory's mtime). A file that cannot be read or written
+    only costs the computation."""
+    stamps = []
+    for entry in sys.path:
+        try:
+            stamps.append([entry, os.stat(entry or ".").st_mtime_ns])
+        except OSError:
+            stamps.append([entry, None])
+    key = hashlib.sha256(json.dumps([sys.version, stamps]).encode()).hexdigest()
+    path = package_index_file()
+    try:
+        kept = json.loads(path.read_text())
+        if kept.get("key") == key:
+            return kept["index"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    index = {name: list(distributions) for name, distributions in compute().items()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        scratch.write_text(json.dumps({"key": key, "index": index}))
+        os.replace(scratch, path)  # atomic: a reader sees the old file or the new one
+    except OSError:
+        pass
+    return index
 
 
 # ---------------------------------------------------------------- where it lives

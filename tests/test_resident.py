@@ -45,7 +45,7 @@ def test_warm_modules_are_third_party_only():
     assert not [m for m in resident.WARM_MODULES if m.split(".")[0] == "olist_pipeline"]
 
 
-def test_the_package_index_is_read_once_and_shared_by_zenml_and_mlflow():
+def test_the_package_index_is_read_once_and_shared_by_zenml_and_mlflow(tmp_path):
     """In a process of its own (the memo is process-wide): one reading serves both metadata modules."""
     code = """
 import importlib.metadata, importlib_metadata
@@ -62,8 +62,48 @@ assert {k: v for k, v in fresh_backport.items() if k != "__pycache__"} == second
 assert second["sklearn"] == ["scikit-learn"] and second["zenml"] == ["zenml"]
 assert (info.misses, info.hits) == (1, 2), info
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    for _ in ("computed", "from the cache file"):
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_the_package_index_file_serves_the_next_process_until_a_distribution_changes(tmp_path):
+    """The next process takes the index from the cache file; installing into a `sys.path` directory
+    (a new `*.dist-info` entry there) makes it compute the index again."""
+    site_dir = tmp_path / "site"
+    site_dir.mkdir()
+    code = f"""
+import importlib.metadata, json, sys
+sys.path.append({str(site_dir)!r})
+real = importlib.metadata.packages_distributions
+if sys.argv[1] == "refuse":
+    def refuse():
+        raise SystemExit("computed the index again")
+    importlib.metadata.packages_distributions = refuse
+from olist_pipeline.resident import memoize_package_index
+memoize_package_index()
+print(json.dumps(importlib.metadata.packages_distributions()))
+"""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    quiet_dir = tmp_path / "cwd"  # sys.path[0]: a directory nothing else writes to meanwhile
+    quiet_dir.mkdir()
+
+    def run(mode: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, env=env, cwd=quiet_dir)
+
+    first = run("compute")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert len(list((tmp_path / "cache" / "olist-pipeline").glob("package-index-*.json"))) == 1
+    second = run("refuse")
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert json.loads(second.stdout) == json.loads(first.stdout) and json.loads(first.stdout)["zenml"] == ["zenml"]
+    (site_dir / "newpkg-1.0.dist-info").mkdir()  # what pip does when it installs a distribution
+    third = run("refuse")
+    assert third.returncode != 0 and "computed the index again" in third.stderr
+    (next((tmp_path / "cache" / "olist-pipeline").glob("package-index-*.json"))).write_text("{not json")
+    assert run("compute").returncode == 0  # a damaged file is computed again and rewritten
+    assert run("refuse").returncode == 0
 
 
 @pytest.mark.parametrize(("modules", "error"), [(("json",), None), (("json", "olist_pipeline.paths"), "olist_pipeline.paths")])
