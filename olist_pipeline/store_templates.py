@@ -1,12 +1,16 @@
 """Pre-migrated, empty ZenML and MLflow SQLite stores: a new home starts from a copy.
 
 A new local home otherwise pays, on its first run, for ZenML creating its schema and syncing ~80 flavor
-rows (~1.9 s here) and for MLflow running its Alembic migrations (~1.2 s). Neither depends on the home, only
-on the installed ZenML / MLflow, so the first process that needs one builds a template with the libraries'
-own code (`SqlZenStore(skip_default_registrations=True)`: migrations and flavors, no user, project or stack;
-MLflow's table initialisation: no experiment) into a cache keyed by their versions, and every new home gets a
-copy. The copy's ZenML server id is set to the home's own (what ZenML itself writes), so no two homes share
-an identity; the default user, project, stack and MLflow experiment are then created by the libraries as usual.
+rows (~1.9 s here), activating the store with its default user (a bcrypt hash of the empty password, 0.25 s)
+and for MLflow running its Alembic migrations (~1.2 s). None of it depends on the home, only on the
+installed ZenML / MLflow, so the first process that needs one builds a template with the libraries' own code
+(`SqlZenStore(skip_default_registrations=True)`: migrations and flavors, no project or stack, then
+`activate_server` with ZenML's default user; MLflow's table initialisation: no experiment) into a cache keyed
+by their versions, and every new home gets a copy. The copy's ZenML server id is set to the home's own (what
+ZenML itself writes) and its default user gets a new id, so no two homes share an identity; where
+`ZENML_DEFAULT_USER_NAME` or `ZENML_DEFAULT_USER_PASSWORD` asks for another default user, the copy is left
+unactivated and ZenML creates that user itself. The default project, stack and MLflow experiment are then
+created by the libraries as usual.
 
 Templates live in `$OLIST_STORE_TEMPLATES` (default `$XDG_CACHE_HOME/olist-pipeline/store-templates`);
 `OLIST_STORE_TEMPLATES=off` turns them off. Templates and seeded stores appear atomically (written aside,
@@ -22,6 +26,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -87,10 +92,20 @@ def _seed(template: Path | None, target: Path, adjust: Callable[[sqlite3.Connect
 
 
 def _build_zenml(path: Path) -> None:
+    from zenml.constants import DEFAULT_PASSWORD, DEFAULT_USERNAME
+    from zenml.models import ServerActivationRequest
     from zenml.zen_stores.sql_zen_store import SqlZenStore, SqlZenStoreConfiguration
 
     store = SqlZenStore(config=SqlZenStoreConfiguration(url=f"sqlite:///{path}"), skip_default_registrations=True)
-    store.engine.dispose()
+    try:
+        # What a local store's first opening does (`_auto_activate_server`), with ZenML's own defaults.
+        store.activate_server(ServerActivationRequest(admin_username=DEFAULT_USERNAME, admin_password=DEFAULT_PASSWORD))
+    finally:
+        store.engine.dispose()
+
+
+#: Variables that make ZenML create another default user than the template's.
+DEFAULT_USER_ENV = ("ZENML_DEFAULT_USER_NAME", "ZENML_DEFAULT_USER_PASSWORD")
 
 
 def _build_mlflow(path: Path) -> None:
@@ -108,7 +123,8 @@ def zenml_template() -> Path | None:
     """The installed ZenML's template (built if missing), or None when templates are off or unwritable."""
     import zenml
 
-    return _template(f"zenml-{zenml.__version__}.db", _build_zenml)
+    # "-activated": templates of earlier project versions (no default user) are not taken for these.
+    return _template(f"zenml-{zenml.__version__}-activated.db", _build_zenml)
 
 
 def mlflow_template() -> Path | None:
@@ -137,6 +153,12 @@ def seed_zenml_home() -> bool:
     def own_identity(db: sqlite3.Connection) -> None:
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # ZenML's naive-UTC format
         db.execute("UPDATE server_settings SET id = ?, updated = ?, last_user_activity = ?", (server_id, now, now))
+        if any(name in os.environ for name in DEFAULT_USER_ENV):
+            # Another default user wanted: back to the state before activation; ZenML activates it itself.
+            db.execute("DELETE FROM user")
+            db.execute("UPDATE server_settings SET active = 0")
+        else:
+            db.execute("UPDATE user SET id = ?, created = ?, updated = ?", (uuid.uuid4().hex, now, now))
 
     return _seed(zenml_template(), target, own_identity)
 

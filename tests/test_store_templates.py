@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -119,14 +120,17 @@ print(json.dumps({
     "server_id": str(client.zen_store.get_store_info().id),
     "user_id": str(GlobalConfiguration().user_id),
     "user": str(client.active_user.id),
+    "user_name": client.active_user.name,
+    "users": client.list_users().total,
+    "active": client.zen_store.get_server_settings().active,
     "stack": client.active_stack_model.name,
     "flavors": sorted((f.type, f.name) for f in client.list_flavors(size=1000)),
 }))
 """
 
 
-def _open_home(state_dir: Path, templates: str) -> dict:
-    env = {**os.environ, "OLIST_STORE_TEMPLATES": templates}
+def _open_home(state_dir: Path, templates: str, **extra_env: str) -> dict:
+    env = {**os.environ, "OLIST_STORE_TEMPLATES": templates, **extra_env}
     out = subprocess.run([sys.executable, "-c", _OPEN_HOME, str(state_dir)], capture_output=True, text=True, env=env, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -136,14 +140,24 @@ def test_seeded_zenml_homes_have_their_own_identity_and_all_flavors(tmp_path):
     cache = tmp_path / "cache"
     a, b = (_open_home(tmp_path / name, str(cache)) for name in ("a", "b"))
     usual = _open_home(tmp_path / "usual", "off")
-    assert any(cache.glob("zenml-*.db"))
+    (template,) = cache.glob("zenml-*.db")
+    with contextlib.closing(sqlite3.connect(template)) as db:
+        # activated, with ZenML's default user: a new home does not hash a password (0.25 s)
+        assert db.execute("SELECT active FROM server_settings").fetchall() == [(1,)]
+        assert db.execute("SELECT name FROM user").fetchall() == [("default",)]
     assert (tmp_path / "a" / "zenml" / "local_stores" / "default_zen_store" / "zenml.db").exists()
     for home in (a, b):
         assert home["server_id"] == home["user_id"]  # as ZenML itself sets up a local store
         assert home["stack"] == "olist_local"
         assert home["flavors"] == usual["flavors"]
     assert len({a["server_id"], b["server_id"], usual["server_id"]}) == 3
-    assert a["user"] != b["user"]
+    assert len({a["user"], b["user"], usual["user"]}) == 3  # the template's default user gets a new id per home
+    for home in (a, b, usual):
+        assert (home["user_name"], home["users"], home["active"]) == ("default", 1, True)
+    # Another default user asked for: the copy is not activated, ZenML creates that user itself.
+    other = _open_home(tmp_path / "other", str(cache), ZENML_DEFAULT_USER_NAME="alice")
+    assert (other["user_name"], other["users"], other["active"]) == ("alice", 1, True)
+    assert other["server_id"] == other["user_id"] and other["flavors"] == usual["flavors"]
 
 
 
