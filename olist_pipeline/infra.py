@@ -136,12 +136,23 @@ def _store_errors(stack: StackSpec) -> Iterator[None]:
         ) from None
 
 
-def _seed_local_store(stack: StackSpec) -> None:
-    """A new home's local ZenML store starts as a copy of a pre-migrated template (store_templates)."""
-    if stack.zenml_store is None:
-        from olist_pipeline.store_templates import seed_zenml_home
+@contextlib.contextmanager
+def _opening_local_store(stack: StackSpec) -> Iterator[None]:
+    """For the block that first opens the ZenML store: a new home's local store starts as a copy of a
+    pre-migrated template, and a local store already at this ZenML's revision is opened without the
+    migration check (store_templates). A server's store is left to the server."""
+    if stack.zenml_store is not None:
+        yield
+        return
+    from olist_pipeline import store_templates
 
-        seed_zenml_home()
+    store_templates.seed_zenml_home()
+    store = store_templates.local_zenml_store()
+    if store is None:
+        yield
+        return
+    with store_templates.skip_migration_check_if_current(store):
+        yield
 
 
 def connect(stack: StackSpec) -> None:
@@ -149,8 +160,7 @@ def connect(stack: StackSpec) -> None:
     check_services(stack)
     from zenml.client import Client
 
-    with _store_errors(stack):
-        _seed_local_store(stack)
+    with _store_errors(stack), _opening_local_store(stack):
         Client().zen_store  # noqa: B018 - connects and authenticates
 
 
@@ -180,12 +190,13 @@ def provision(stack: StackSpec) -> list[str]:
     check_services(stack)
     actions: list[str] = []
     with _store_lock(stack), _store_errors(stack):
-        _seed_local_store(stack)
         root = Path(stack.zenml_config_path)
-        if not Client.is_repository_directory(root):
-            Client.initialize(root=root)
-            actions.append(f"initialised ZenML repository at {root}")
-        client = Client()
+        with _opening_local_store(stack):
+            if not Client.is_repository_directory(root):
+                Client.initialize(root=root)
+                actions.append(f"initialised ZenML repository at {root}")
+            client = Client()
+            client.zen_store  # noqa: B018 - opened here, within the block
         actions += _provision_secrets(client, stack)
         for ctype, component in stack.components.items():
             type_enum = StackComponentType(ctype)

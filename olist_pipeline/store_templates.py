@@ -58,14 +58,17 @@ def _aside(target: Path) -> Iterator[Path]:
             os.unlink(name)
 
 
-def _template(name: str, build: Callable[[Path], None]) -> Path | None:
-    """The template `name` in the cache, built with `build(path)` if missing; None if off or unwritable."""
+def _template(name: str, build: Callable[[Path], None] | None) -> Path | None:
+    """The template `name` in the cache, built with `build(path)` if missing (`build` None: not built);
+    None if off, unwritable or not built."""
     directory = templates_dir()
     if directory is None:
         return None
     path = directory / name
     if path.exists():
         return path
+    if build is None:
+        return None
     try:
         with _aside(path) as scratch:
             build(scratch)
@@ -119,12 +122,49 @@ def _build_mlflow(path: Path) -> None:
         engine.dispose()
 
 
-def zenml_template() -> Path | None:
-    """The installed ZenML's template (built if missing), or None when templates are off or unwritable."""
+def zenml_template(build: bool = True) -> Path | None:
+    """The installed ZenML's template (built if missing and `build`), or None when templates are off or
+    unwritable (or missing and not `build`)."""
     import zenml
 
     # "-activated": templates of earlier project versions (no default user) are not taken for these.
-    return _template(f"zenml-{zenml.__version__}-activated.db", _build_zenml)
+    return _template(f"zenml-{zenml.__version__}-activated.db", _build_zenml if build else None)
+
+
+def _alembic_revisions(path: Path) -> set[str] | None:
+    """The Alembic revisions a SQLite store is at, read without opening it for writing; None if unknown."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return {row[0] for row in db.execute("SELECT version_num FROM alembic_version")} or None
+    except sqlite3.Error:
+        return None
+
+
+#: ZenML's own switch (`zenml.constants.ENV_ZENML_DISABLE_DATABASE_MIGRATION`) for a store's opening.
+ZENML_SKIP_MIGRATION_ENV = "DISABLE_DATABASE_MIGRATION"
+
+
+@contextlib.contextmanager
+def skip_migration_check_if_current(store: Path) -> Iterator[bool]:
+    """Within the block, ZenML opens the local store `store` without its migration check when the store
+    is at the same Alembic revision as this ZenML's template (which ZenML itself migrated to its head).
+
+    Every process's first opening of a store otherwise loads all of ZenML's ~200 migration scripts to
+    find the store's revision among them and then finds nothing to do (0.35 s here). A store at any
+    other revision (an older ZenML's home, one ZenML migrated since) is migrated by ZenML as usual; so is
+    every store when templates are off or this ZenML's template is not built. Yields whether it skips.
+    """
+    template = zenml_template(build=False)
+    current = template is not None and store.exists() and _alembic_revisions(store)
+    skip = bool(current) and current == _alembic_revisions(template)
+    if not skip or ZENML_SKIP_MIGRATION_ENV in os.environ:
+        yield skip
+        return
+    os.environ[ZENML_SKIP_MIGRATION_ENV] = "true"
+    try:
+        yield skip
+    finally:
+        os.environ.pop(ZENML_SKIP_MIGRATION_ENV, None)
 
 
 def mlflow_template() -> Path | None:
@@ -132,6 +172,14 @@ def mlflow_template() -> Path | None:
     import mlflow
 
     return _template(f"mlflow-{mlflow.__version__}.db", _build_mlflow)
+
+
+def local_zenml_store() -> Path | None:
+    """The SQLite file of the ZenML home in `ZENML_CONFIG_PATH`, or None if its store is not one."""
+    from zenml.config.global_config import GlobalConfiguration
+
+    url = str(GlobalConfiguration().store_configuration.url)
+    return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
 
 def seed_zenml_home() -> bool:
@@ -142,11 +190,8 @@ def seed_zenml_home() -> bool:
     from zenml.config.global_config import GlobalConfiguration
 
     config = GlobalConfiguration()
-    url = str(config.store_configuration.url)
-    if not url.startswith("sqlite:///"):
-        return False
-    target = Path(url.removeprefix("sqlite:///"))
-    if target.exists():
+    target = local_zenml_store()
+    if target is None or target.exists():
         return False
     server_id = config.user_id.hex  # a local ZenML store's server id is its home's user id
 

@@ -112,7 +112,15 @@ from olist_pipeline.compose import compose_config
 from olist_pipeline.infra import configure_environment, provision
 spec, _, _ = compose_spec(compose_config(["+env=dev", "paths.state_dir=" + sys.argv[1]]))
 configure_environment(spec.stack)
+from zenml.zen_stores.sql_zen_store import SqlZenStore
+checks = []
+migrate = SqlZenStore.migrate_database
+def counted(self):
+    checks.append(1)
+    return migrate(self)
+SqlZenStore.migrate_database = counted
 provision(spec.stack)
+assert "DISABLE_DATABASE_MIGRATION" not in os.environ  # only for the store's opening
 from zenml.client import Client
 from zenml.config.global_config import GlobalConfiguration
 client = Client()
@@ -123,6 +131,7 @@ print(json.dumps({
     "user_name": client.active_user.name,
     "users": client.list_users().total,
     "active": client.zen_store.get_server_settings().active,
+    "migration_checks": len(checks),
     "stack": client.active_stack_model.name,
     "flavors": sorted((f.type, f.name) for f in client.list_flavors(size=1000)),
 }))
@@ -154,6 +163,11 @@ def test_seeded_zenml_homes_have_their_own_identity_and_all_flavors(tmp_path):
     assert len({a["user"], b["user"], usual["user"]}) == 3  # the template's default user gets a new id per home
     for home in (a, b, usual):
         assert (home["user_name"], home["users"], home["active"]) == ("default", 1, True)
+    # A store at the template's revision is opened without ZenML's migration check (a's one check is
+    # ZenML creating the template); without templates, ZenML checks (and creates the store).
+    assert (a["migration_checks"], b["migration_checks"], usual["migration_checks"]) == (1, 0, 1)
+    again = _open_home(tmp_path / "a", str(cache))
+    assert again["migration_checks"] == 0 and again["user"] == a["user"] and again["stack"] == "olist_local"
     # Another default user asked for: the copy is not activated, ZenML creates that user itself.
     other = _open_home(tmp_path / "other", str(cache), ZENML_DEFAULT_USER_NAME="alice")
     assert (other["user_name"], other["users"], other["active"]) == ("alice", 1, True)
@@ -174,3 +188,35 @@ def test_a_run_in_a_seeded_home_is_the_same_run(tmp_path):
     again = cli(*run, "pipeline.reuse_identical_run=false", state_dir=tmp_path / "seeded")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "cached steps all" in again.stdout
+
+
+def test_the_migration_check_is_skipped_only_for_a_store_at_the_templates_revision(tmp_path, monkeypatch):
+    monkeypatch.setenv("OLIST_STORE_TEMPLATES", str(tmp_path / "cache"))
+    monkeypatch.delenv(store_templates.ZENML_SKIP_MIGRATION_ENV, raising=False)
+
+    def store_at(path: Path, revision: str) -> Path:
+        with contextlib.closing(sqlite3.connect(path)) as db, db:
+            db.execute("CREATE TABLE IF NOT EXISTS alembic_version (version_num VARCHAR(32) NOT NULL)")
+            db.execute("DELETE FROM alembic_version")
+            db.execute("INSERT INTO alembic_version VALUES (?)", (revision,))
+        return path
+
+    home = store_at(tmp_path / "home.db", "0.98.0")
+    with store_templates.skip_migration_check_if_current(home) as skip:  # no template built yet
+        assert not skip and store_templates.ZENML_SKIP_MIGRATION_ENV not in os.environ
+    import zenml
+
+    (tmp_path / "cache").mkdir()
+    store_at(tmp_path / "cache" / f"zenml-{zenml.__version__}-activated.db", "0.98.0")  # "built"
+    assert store_templates.zenml_template(build=False) is not None
+    with store_templates.skip_migration_check_if_current(home) as skip:
+        assert skip and os.environ[store_templates.ZENML_SKIP_MIGRATION_ENV] == "true"
+    assert store_templates.ZENML_SKIP_MIGRATION_ENV not in os.environ
+    for other in (store_at(tmp_path / "old.db", "0.97.0"), tmp_path / "missing.db", tmp_path / "not-a-store.db"):
+        if other.name == "not-a-store.db":
+            other.write_text("not sqlite")
+        with store_templates.skip_migration_check_if_current(other) as skip:
+            assert not skip and store_templates.ZENML_SKIP_MIGRATION_ENV not in os.environ
+    monkeypatch.setenv("OLIST_STORE_TEMPLATES", "off")
+    with store_templates.skip_migration_check_if_current(home) as skip:
+        assert not skip
