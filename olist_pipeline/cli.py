@@ -15,6 +15,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from olist_pipeline import resident
 from olist_pipeline.errors import ConfigError, OlistError
 from olist_pipeline.paths import CONF_DIR, PROJECT_ROOT, resolve
 from olist_pipeline.spec import RunSpec, build_run_spec
@@ -69,6 +70,8 @@ def dispatch(
     from olist_pipeline import runner, summary
 
     name = spec.pipeline.name
+    if name not in ("training", "cd"):
+        resident.settle_gc()  # only a training run holds the collector until its stack is set up
     if complete_spec is not None and name not in ("training", "cd"):
         spec, complete_spec = complete_spec(), None
     if name == "undeploy":

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from olist_pipeline.resident import run_main
+from olist_pipeline.resident import run_main, settle_gc
 
 POLL_SECONDS = 0.02
 TERMINATE_GRACE_SECONDS = 10.0
@@ -94,12 +94,13 @@ def run_forked(tasks: Sequence[Callable[[], Any]], n_jobs: int, inner_threads: i
     """
     _stop_idle_helper_threads()
     check_fork_safe()
+    settle_gc()  # the sweep's set-up is done: its process collects as usual while the jobs run
     n_jobs = max(1, int(n_jobs))
     results: list[Outcome | None] = [None] * len(tasks)
     workdir = Path(tempfile.mkdtemp(prefix="olist_forkpool_"))
     running: dict[int, int] = {}  # pid -> task index
     pending = list(range(len(tasks)))
-    connections = _connection_owners()  # found before the freeze: gc.get_objects() omits frozen objects
+    connections = _connection_owners()
     frozen_before = gc.get_freeze_count()  # a resident runner's child starts with the runner's heap frozen
     gc.freeze()  # the heap so far is shared with the children: keep the collector off its pages
     try:
@@ -238,7 +239,14 @@ def _connection_owners() -> list[Any]:
     if not kinds:
         return []
     found = tuple(kinds)
-    return [obj for obj in gc.get_objects() if isinstance(obj, found)]
+    frozen = gc.get_freeze_count()
+    if frozen:
+        gc.unfreeze()  # gc.get_objects() omits frozen objects: list them too, then freeze them again
+    try:
+        return [obj for obj in gc.get_objects() if isinstance(obj, found)]
+    finally:
+        if frozen:
+            gc.freeze()
 
 
 def _open_own_connections(owners: list[Any]) -> None:

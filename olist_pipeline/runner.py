@@ -17,6 +17,7 @@ from olist_pipeline import logs, reuse
 from olist_pipeline.data import loaders
 from olist_pipeline.errors import DataError
 from olist_pipeline.infra import check_services, configure_environment, connect, ensure_mlflow_experiment, provision
+from olist_pipeline.resident import settle_gc
 from olist_pipeline.spec import RunSpec
 from olist_pipeline.tracking import EXTRA_CONFIG_YAML, EXTRA_OVERRIDES, EXTRA_PARAMS, git_commit
 
@@ -200,6 +201,7 @@ def run_training(
             "data_sha256": data_sha256,
         },
     )
+    settle_gc()  # imports, stores and stack are set up: what the steps create is collected as usual
     response = configured(
         dataset=spec.dataset,
         data_sha256=data_sha256,
@@ -325,6 +327,7 @@ def run_inference(spec: RunSpec) -> InferenceResult:
         model=Model(name=ref.model_name, version=ref.number),
         extra={"data_sha256": data_sha256, "git_commit": git_commit()},
     )
+    settle_gc()  # imports, stores and stack are set up: what the steps create is collected as usual
     response = configured(
         dataset=spec.dataset, data_sha256=data_sha256, model_name=ref.model_name, model_version=ref.number
     )

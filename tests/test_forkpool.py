@@ -78,15 +78,23 @@ def test_refuses_to_fork_beside_other_threads():
     check_fork_safe()
 
 
-def test_children_open_their_own_database_connections(tmp_path):
+@pytest.mark.parametrize("frozen", [False, True], ids=["collected", "frozen before"])
+def test_children_open_their_own_database_connections(tmp_path, frozen, request):
     """An engine the parent used (as ZenML's and MLflow's stores are by the sweep's set-up) works in every
-    child, which never touches the parent's pooled connection; the parent's still works afterwards."""
+    child, which never touches the parent's pooled connection; the parent's still works afterwards.
+    Also when the engine was frozen before (a run's process freezes its set-up, resident.settle_gc):
+    gc.get_objects() does not list frozen objects."""
+    import gc
+
     import sqlalchemy as sa
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'store.db'}", connect_args={"timeout": 30})
     with engine.begin() as conn:
         conn.execute(sa.text("create table jobs (pid integer, connection integer)"))
         parent_connection = conn.connection.dbapi_connection
+    if frozen:
+        gc.freeze()
+        request.addfinalizer(gc.unfreeze)
 
     def insert():
         with engine.begin() as conn:
