@@ -6,8 +6,7 @@ import sys
 from olist_pipeline import resident
 
 if __name__ == "__main__":
-    if not resident.IN_CHILD:
-        resident.hold_gc()  # until the run's long-lived objects exist (resident.settle_gc)
+    resident.hold_gc()  # until the run's long-lived objects exist (resident.settle_gc)
     code = None if resident.IN_CHILD else resident.try_run(sys.argv)
     if code is not None:
         sys.exit(code)

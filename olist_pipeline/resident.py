@@ -560,7 +560,8 @@ def hold_gc() -> None:
     collecting a few thousand objects in all. Everything created then lives until the process ends, so
     the collector is held off while it is created and then told to leave it alone (`settle_gc`), the
     pattern CPython documents for `gc.freeze`. A process that never settles (one that fails early)
-    ends without collecting, as it would at exit anyway.
+    ends without collecting, as it would at exit anyway. A runner's child too: the runner froze its
+    imports before forking it, the child's own stores and stack are held and frozen the same way.
     """
     import gc
 
@@ -572,7 +573,7 @@ def hold_gc() -> None:
 def settle_gc() -> None:
     """Once the long-lived part of the heap exists (imports, stores, stack): freeze it, so later
     collections walk only what is created after, and collect again. Does nothing unless `hold_gc` held
-    the collector (library use, the test suite and the runner's children keep Python's defaults)."""
+    the collector (library use and the test suite keep Python's defaults)."""
     import gc
 
     global _GC_HELD
