@@ -94,7 +94,7 @@ def run_forked(tasks: Sequence[Callable[[], Any]], n_jobs: int, inner_threads: i
     """
     _stop_idle_helper_threads()
     check_fork_safe()
-    settle_gc()  # the sweep's set-up is done: its process collects as usual while the jobs run
+    settle_gc()  # (the sweep's callback has settled it already, unless it is turned off)
     n_jobs = max(1, int(n_jobs))
     results: list[Outcome | None] = [None] * len(tasks)
     workdir = Path(tempfile.mkdtemp(prefix="olist_forkpool_"))

@@ -557,9 +557,11 @@ def hold_gc() -> None:
     A run's process grows from nothing to ~700k objects while it imports ZenML, MLflow, scikit-learn
     and pandas and sets up its stores, and CPython runs a full collection each time the heap has grown
     by a quarter: ten of them, each walking every object, 1.6 s of a run on the sample (gc.callbacks),
-    collecting a few thousand objects in all. Everything created then lives until the process ends, so
-    the collector is held off while it is created and then told to leave it alone (`settle_gc`), the
-    pattern CPython documents for `gc.freeze`. A process that never settles (one that fails early)
+    collecting a few thousand objects in all. Nearly everything created then lives until the process
+    ends, so the collector is held off while it is created and then told to leave it alone
+    (`settle_gc`), the pattern CPython documents for `gc.freeze` (the few thousand objects of cyclic
+    garbage made meanwhile are frozen with it: peak RSS came out lower, not higher, BENCHMARKS.md). A
+    process that never settles (one that fails early, an identical re-run answered from its record)
     ends without collecting, as it would at exit anyway. A runner's child too: the runner froze its
     imports before forking it, the child's own stores and stack are held and frozen the same way.
     """

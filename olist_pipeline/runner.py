@@ -327,7 +327,6 @@ def run_inference(spec: RunSpec) -> InferenceResult:
         model=Model(name=ref.model_name, version=ref.number),
         extra={"data_sha256": data_sha256, "git_commit": git_commit()},
     )
-    settle_gc()  # imports, stores and stack are set up: what the steps create is collected as usual
     response = configured(
         dataset=spec.dataset, data_sha256=data_sha256, model_name=ref.model_name, model_version=ref.number
     )

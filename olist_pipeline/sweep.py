@@ -167,6 +167,7 @@ class SweepCallback(Callback):
         from olist_pipeline.cli import compose_spec
         from olist_pipeline.infra import configure_environment, ensure_mlflow_experiment, provision
         from olist_pipeline.registry import mlflow_client
+        from olist_pipeline.resident import settle_gc
 
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -197,6 +198,8 @@ class SweepCallback(Callback):
         self._driver_pid = os.getpid()
         self._choices = {k: str(v) for k, v in config.hydra.runtime.choices.items() if not k.startswith("hydra")}
         atexit.register(self._finish, aborted=True)
+        # The sweep's set-up is done: its process collects as usual from here on, whatever the launcher.
+        settle_gc()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.enabled and self._finish(aborted=False):
