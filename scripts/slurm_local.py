@@ -138,6 +138,21 @@ def up(directory: Path) -> None:
     print(f"export SLURM_CONF={conf}")
 
 
+def step_daemons(conf: Path) -> list[int]:
+    """The `slurmstepd` processes of the cluster configured by `conf` (their environment names it)."""
+    wanted = f"SLURM_CONF={conf}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() == "slurmstepd" and wanted in (proc / "environ").read_bytes().split(b"\0"):
+                found.append(int(proc.name))
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
 def down(directory: Path) -> None:
     conf = directory / "slurm.conf"
     for name in ("slurmd", "slurmctld"):
@@ -149,6 +164,18 @@ def down(directory: Path) -> None:
                     break
                 time.sleep(0.1)
             print(f"{name} stopped")
+    # A job's step daemons outlive slurmd (idle, reparented to init): stop this cluster's too.
+    for signum in (15, 9):
+        pids = step_daemons(conf)
+        for pid in pids:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+        for _ in range(50):
+            if not step_daemons(conf):
+                break
+            time.sleep(0.1)
     if conf.exists():
         shutil.rmtree(directory / "state", ignore_errors=True)
 

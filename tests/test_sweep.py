@@ -14,6 +14,7 @@ import pytest
 
 from olist_pipeline.data.synthetic import generate_merged
 from olist_pipeline.sweep import rank, to_markdown, varying_overrides
+from tests.conftest import load_script
 
 
 # --- the summary as pure functions (fast) ----------------------------------------------------------
@@ -304,3 +305,5 @@ def test_sweep_on_a_local_slurm_cluster(tmp_path, tiny_data):
     finally:
         os.environ.pop("SLURM_CONF", None)
         subprocess.run([*script, "down", "--dir", str(cluster)], capture_output=True, text=True, timeout=120)
+    # `down` leaves no process of the cluster behind (the jobs' step daemons outlived slurmd before)
+    assert load_script("slurm_local").step_daemons(cluster / "slurm.conf") == []
