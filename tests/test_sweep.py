@@ -173,8 +173,16 @@ def test_a_killed_forked_job_is_recorded_as_failed_and_the_others_finish(tmp_pat
     env.pop("HYDRA_FULL_ERROR", None)
     sweep_process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/", env=env)
     driver = psutil.Process(sweep_process.pid)
+    command = driver.cmdline()
+
+    def is_job(child: psutil.Process) -> bool:
+        try:
+            return child.cmdline() == command
+        except psutil.Error:  # a child that has just exited (a zombie until reaped) or is gone
+            return False
+
     deadline = time.monotonic() + 120
-    while not (jobs := [c for c in driver.children() if c.cmdline() == driver.cmdline()]):
+    while not (jobs := [c for c in driver.children() if is_job(c)]):
         assert time.monotonic() < deadline and sweep_process.poll() is None, "no job was forked"
         time.sleep(0.05)
     time.sleep(1)
