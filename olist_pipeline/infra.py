@@ -146,11 +146,11 @@ def _opening_local_store(stack: StackSpec) -> Iterator[None]:
         return
     from olist_pipeline import store_templates
 
-    store_templates.seed_zenml_home()
     store = store_templates.local_zenml_store()
     if store is None:
         yield
         return
+    store_templates.seed_zenml_home(store)
     with store_templates.skip_migration_check_if_current(store):
         yield
 

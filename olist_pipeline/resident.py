@@ -126,11 +126,15 @@ def memoize_package_index() -> None:
     importlib_metadata.packages_distributions = shared_index
 
 
+def user_cache_dir() -> Path:
+    """The project's per-user cache (`$XDG_CACHE_HOME/olist-pipeline`): package index, store templates."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "olist-pipeline"
+
+
 def package_index_file() -> Path:
     """This interpreter's package-index cache (one file per venv, rewritten when its key changes)."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     venv = hashlib.sha256(os.path.realpath(sys.executable).encode()).hexdigest()[:12]
-    return base / "olist-pipeline" / f"package-index-{venv}.json"
+    return user_cache_dir() / f"package-index-{venv}.json"
 
 
 def _package_index(compute: Any) -> dict[str, list[str]]:

@@ -40,8 +40,9 @@ def templates_dir() -> Path | None:
         return None
     if configured:
         return Path(configured)
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "olist-pipeline" / "store-templates"
+    from olist_pipeline.resident import user_cache_dir
+
+    return user_cache_dir() / "store-templates"
 
 
 @contextlib.contextmanager
@@ -182,18 +183,17 @@ def local_zenml_store() -> Path | None:
     return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
 
 
-def seed_zenml_home() -> bool:
-    """Seed the local store of the ZenML home in `ZENML_CONFIG_PATH` if it has none yet.
+def seed_zenml_home(target: Path) -> bool:
+    """Seed `target`, the local store of the ZenML home in `ZENML_CONFIG_PATH` (`local_zenml_store`), if
+    it does not exist yet.
 
     Must run before the store is first opened. True if the store was created from the template.
     """
     from zenml.config.global_config import GlobalConfiguration
 
-    config = GlobalConfiguration()
-    target = local_zenml_store()
-    if target is None or target.exists():
+    if target.exists():
         return False
-    server_id = config.user_id.hex  # a local ZenML store's server id is its home's user id
+    server_id = GlobalConfiguration().user_id.hex  # a local ZenML store's server id is its home's user id
 
     def own_identity(db: sqlite3.Connection) -> None:
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # ZenML's naive-UTC format
