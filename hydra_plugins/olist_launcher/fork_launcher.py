@@ -72,7 +72,7 @@ class OlistForkLauncher(Launcher):
             for cfg in configs
         ]  # fmt: skip
         if self.preload:
-            preload_jobs()
+            preload_jobs(configs)
         try:
             outcomes = run_forked(tasks, self.n_jobs, self.inner_threads)
         except ForkUnsafe as exc:
