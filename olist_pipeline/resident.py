@@ -133,39 +133,93 @@ def user_cache_dir() -> Path:
 
 def package_index_file() -> Path:
     """This interpreter's package-index cache (one file per venv, rewritten when its key changes)."""
+    return _kept_file("package-index")
+
+
+def _kept_file(kind: str) -> Path:
     venv = hashlib.sha256(os.path.realpath(sys.executable).encode()).hexdigest()[:12]
-    return user_cache_dir() / f"package-index-{venv}.json"
+    return user_cache_dir() / f"{kind}-{venv}.json"
 
 
 def _package_index(compute: Any) -> dict[str, list[str]]:
-    """`compute()` (the real `packages_distributions`), or its answer from the cache file when nothing
-    it reads can have changed since: the key is the Python version and every `sys.path` entry with its
-    mtime (installing, upgrading or removing a distribution adds or removes a `*.dist-info` entry in a
-    `sys.path` directory, which changes that directory's mtime). A file that cannot be read or written
-    only costs the computation."""
+    """`compute()` (the real `packages_distributions`), or its answer from the cache file (`_kept`)."""
+    return _kept(package_index_file(), lambda: {name: list(dists) for name, dists in compute().items()})
+
+
+#: Answers kept per file, one per key (the most recently computed last): processes started from
+#: different directories (`sys.path[0]`) of one venv do not overwrite each other's.
+KEPT_ANSWERS = 4
+
+
+def _kept(path: Path, compute: Any) -> Any:
+    """`compute()`'s JSON answer, or the one kept in `path` when nothing it reads can have changed
+    since: the key is the Python version and every `sys.path` entry (as an absolute path: `python -c`
+    and `python -m` name the working directory differently) with its mtime (installing, upgrading or
+    removing a distribution adds or removes a `*.dist-info` entry in a `sys.path` directory, which
+    changes that directory's mtime). A file that cannot be read or written only costs the computation."""
     stamps = []
     for entry in sys.path:
+        entry = os.path.abspath(entry or ".")
         try:
-            stamps.append([entry, os.stat(entry or ".").st_mtime_ns])
+            stamps.append([entry, os.stat(entry).st_mtime_ns])
         except OSError:
             stamps.append([entry, None])
     key = hashlib.sha256(json.dumps([sys.version, stamps]).encode()).hexdigest()
-    path = package_index_file()
     try:
-        kept = json.loads(path.read_text())
-        if kept.get("key") == key:
-            return kept["index"]
-    except (OSError, ValueError, AttributeError):
-        pass
-    index = {name: list(distributions) for name, distributions in compute().items()}
+        answers = [a for a in json.loads(path.read_text())["answers"] if isinstance(a, dict) and "key" in a]
+    except (OSError, ValueError, TypeError, KeyError):
+        answers = []
+    for answer in answers:
+        if answer["key"] == key and "value" in answer:
+            return answer["value"]
+    value = compute()
+    answers = [*[a for a in answers if a["key"] != key][-(KEPT_ANSWERS - 1):], {"key": key, "value": value}]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        scratch.write_text(json.dumps({"key": key, "index": index}))
+        scratch.write_text(json.dumps({"answers": answers}))
         os.replace(scratch, path)  # atomic: a reader sees the old file or the new one
     except OSError:
         pass
-    return index
+    return value
+
+
+def import_skops_io() -> Any:
+    """`import skops.io`, its list of trusted scikit-learn types built from a kept estimator index.
+
+    skops builds that list when `skops.io` is first imported (MLflow saves every model we log with
+    skops) from the names of `sklearn.utils.all_estimators()`, which walks scikit-learn, importing and
+    inspecting every module: 0.5 s of every training run's process (2026-12-02). Only the names
+    (`module.ClassName`) are used, and they depend only on the installed scikit-learn, so they are kept
+    per venv as (name, module, class name) under the package index's key (`_kept`); while skops is
+    imported, and only then, `all_estimators()` answers with classes carrying those names (the real
+    function is back before this returns, also in skops' namespace). `tests/test_resident.py` checks
+    that skops' list is the one the walk gives."""
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    import importlib
+
+    import sklearn.utils
+
+    real = sklearn.utils.all_estimators
+
+    def named(type_filter: Any = None) -> list[tuple[str, type]]:
+        if type_filter is not None:
+            return real(type_filter=type_filter)
+        index = _kept(_kept_file("estimator-index"),
+                      lambda: [[name, cls.__module__, cls.__qualname__] for name, cls in real()])  # fmt: skip
+        return [(name, type(qualname.rsplit(".", 1)[-1], (), {"__module__": module, "__qualname__": qualname}))
+                for name, module, qualname in index]  # fmt: skip
+
+    sklearn.utils.all_estimators = named
+    try:
+        skops_io = importlib.import_module("skops.io")
+    finally:
+        sklearn.utils.all_estimators = real
+        trusted = sys.modules.get("skops.io._trusted_types")
+        if trusted is not None and getattr(trusted, "all_estimators", None) is named:
+            trusted.all_estimators = real
+    return skops_io
 
 
 # ---------------------------------------------------------------- where it lives
@@ -516,7 +570,10 @@ def preload(modules: tuple[str, ...] = WARM_MODULES, flavors: bool = True) -> No
     import importlib
 
     for name in modules:
-        importlib.import_module(name)
+        if name == "skops.io":
+            import_skops_io()
+        else:
+            importlib.import_module(name)
     if "zenml" in modules:
         if flavors:
             _import_zenml_flavors()

@@ -50,9 +50,10 @@ def skops_trusted_types(model: object) -> list[str]:
 
     Any other type in the model is refused, so a model never ships with an open allow-list.
     """
-    import skops.io
+    from olist_pipeline.resident import import_skops_io
 
-    found = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    skops_io = import_skops_io()  # its trusted-type list without walking all of scikit-learn
+    found = skops_io.get_untrusted_types(data=skops_io.dumps(model))
     foreign = [t for t in found if not t.startswith(TRUSTED_MODULE_PREFIXES)]
     if foreign:
         raise ValueError(f"model contains types outside the trusted modules: {foreign}")

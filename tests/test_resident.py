@@ -106,6 +106,78 @@ print(json.dumps(importlib.metadata.packages_distributions()))
     assert run("refuse").returncode == 0
 
 
+def test_kept_answers_are_keyed_by_the_import_path_and_survive_alternating_directories(tmp_path, monkeypatch):
+    """`python -c` ('' first on sys.path) and `python -m` (the directory's path) in one directory share an
+    answer; runs from a few directories alternate without recomputing; a changed directory recomputes."""
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"n": len(calls)}
+
+    kept, dirs = tmp_path / "kept.json", [tmp_path / f"d{i}" for i in range(resident.KEPT_ANSWERS + 1)]
+    for d in dirs:
+        d.mkdir()
+    monkeypatch.chdir(dirs[0])
+    monkeypatch.setattr(sys, "path", ["", str(tmp_path / "missing")])
+    assert resident._kept(kept, compute) == {"n": 1}
+    monkeypatch.setattr(sys, "path", [str(dirs[0]), str(tmp_path / "missing")])
+    assert resident._kept(kept, compute) == {"n": 1} and len(calls) == 1
+    for d in dirs[1:-1]:
+        monkeypatch.setattr(sys, "path", [str(d)])
+        resident._kept(kept, compute)
+    assert len(calls) == resident.KEPT_ANSWERS
+    monkeypatch.setattr(sys, "path", [str(dirs[0]), str(tmp_path / "missing")])
+    assert resident._kept(kept, compute) == {"n": 1} and len(calls) == resident.KEPT_ANSWERS  # still kept
+    monkeypatch.setattr(sys, "path", [str(dirs[-1])])
+    resident._kept(kept, compute)  # one more directory: the oldest answer goes
+    assert len(json.loads(kept.read_text())["answers"]) == resident.KEPT_ANSWERS
+    (dirs[-1] / "new-1.0.dist-info").mkdir()
+    assert resident._kept(kept, compute) == {"n": len(calls)} and len(calls) == resident.KEPT_ANSWERS + 2
+    kept.write_text("[1, 2]")  # damaged: computed again and rewritten
+    assert resident._kept(kept, compute)["n"] == len(calls) == resident.KEPT_ANSWERS + 3
+    assert resident._kept(kept, compute)["n"] == len(calls)
+
+
+def test_skops_trusted_types_from_the_kept_estimator_index_are_the_walked_ones(tmp_path):
+    """skops' list of trusted scikit-learn types is the same whether `all_estimators()` walked
+    scikit-learn or its names came from the kept index; the next process takes them from the file;
+    afterwards `all_estimators` is scikit-learn's own again, in sklearn.utils and in skops."""
+    code = """
+import json, sys
+import sklearn.utils
+real = sklearn.utils.all_estimators
+if sys.argv[1] == "refuse":
+    def refuse(type_filter=None):
+        raise SystemExit("walked scikit-learn again")
+    sklearn.utils.all_estimators = real = refuse
+if sys.argv[1] == "real":
+    import skops.io
+else:
+    from olist_pipeline.resident import import_skops_io
+    skops_io = import_skops_io()
+    assert import_skops_io() is skops_io is sys.modules["skops.io"]
+import skops.io._trusted_types as trusted
+assert sklearn.utils.all_estimators is real and trusted.all_estimators is real
+print(json.dumps(trusted.SKLEARN_ESTIMATOR_TYPE_NAMES))
+"""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    quiet_dir = tmp_path / "cwd"  # sys.path[0]: a directory nothing else writes to meanwhile
+    quiet_dir.mkdir()
+
+    def run(mode: str) -> list:
+        result = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, env=env, cwd=quiet_dir)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return json.loads(result.stdout)
+
+    walked = run("real")
+    assert len(walked) > 100
+    assert "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor" in walked
+    assert run("index") == walked  # walks once and keeps the names
+    assert len(list((tmp_path / "cache" / "olist-pipeline").glob("estimator-index-*.json"))) == 1
+    assert run("refuse") == walked  # from the file: scikit-learn's function was never called
+
+
 @pytest.mark.parametrize(("modules", "error"), [(("json",), None), (("json", "olist_pipeline.paths"), "olist_pipeline.paths")])
 def test_warming_up_the_projects_own_code_is_refused(tmp_path, modules, error):
     """A child must import olist_pipeline itself, or an edited module would run as the runner's old copy."""
