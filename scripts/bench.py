@@ -256,6 +256,106 @@ PROFILE_PARTS = (
 )
 
 
+#: Where a sampled stack's time goes: the first rule that matches, in this order. `imports` and `MLflow`
+#: anywhere in the stack; the others by the innermost frame of a known library (self time by library).
+PROFILE_RULES = (
+    ("imports", lambda frames: any(f.startswith("_find_and_load ") for f in frames)),
+    ("MLflow (runs, model logging)", lambda frames: any("mlflow/" in f for f in frames)),
+)
+LEAF_LIBRARIES = (("sklearn/", "scikit-learn"), ("pandas/", "pandas"), ("pyarrow/", "pyarrow"), ("numpy/", "numpy"),
+                  ("sqlalchemy/", "SQL stores (SQLAlchemy)"), ("zenml/", "ZenML (other)"), ("hydra/", "Hydra/OmegaConf"),
+                  ("omegaconf/", "Hydra/OmegaConf"), ("skops/", "skops (model serialisation)"),
+                  ("olist_pipeline/", "project code"))  # fmt: skip
+
+
+def classify(frames: list[str]) -> str:
+    for label, matches in PROFILE_RULES:
+        if matches(frames):
+            return label
+    for frame in reversed(frames):
+        for marker, label in LEAF_LIBRARIES:
+            if f"({marker}" in frame or f" {marker}" in frame:
+                return label
+    return "other (stdlib, interpreter)"
+
+
+#: Libraries an import is charged to (the outermost third-party module being imported).
+IMPORTED_LIBRARIES = {"zenml": "ZenML", "mlflow": "MLflow", "skops": "skops", "sklearn": "scikit-learn",
+                      "scipy": "scikit-learn", "pandas": "pandas", "numpy": "pandas", "pyarrow": "pandas",
+                      "pandera": "pandera", "hydra": "Hydra/OmegaConf", "omegaconf": "Hydra/OmegaConf",
+                      "sqlalchemy": "ZenML", "sqlmodel": "ZenML", "pydantic": "ZenML", "rich": "rich"}  # fmt: skip
+
+
+def imported_library(frames: list[str]) -> str | None:
+    """The library a sampled import is charged to, or None when the stack imports nothing: the outermost
+    module being imported that is not the project's own or the script's (numpy/pyarrow under pandas,
+    scipy under scikit-learn, SQLAlchemy/pydantic under ZenML, which import them first in a run)."""
+    if not any(f.startswith("_find_and_load ") for f in frames):
+        return None
+    for frame in frames:
+        if frame.startswith("<module> ("):
+            file = frame[len("<module> ("):].rsplit(":", 1)[0]
+            if file.startswith(("olist_pipeline/", "<", "/", "scripts/", "plain_baseline")):
+                continue
+            return IMPORTED_LIBRARIES.get(file.split("/")[0].split(".")[0], "other")
+    return "other"
+
+
+def overhead_category(frames: list[str]) -> str:
+    """`classify`, with imports split by library."""
+    library = imported_library(frames)
+    return f"imports: {library}" if library else classify(frames)
+
+
+def cpu_by_category(raw: Path, rate: int) -> dict[str, float]:
+    """Seconds of py-spy samples per `overhead_category`, every thread of the process."""
+    seconds: dict[str, float] = {}
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        label = overhead_category(stack.split(";"))
+        seconds[label] = seconds.get(label, 0.0) + int(count) / rate
+    return seconds
+
+
+def profile_overhead(path: Path, home: Path, env: dict[str, str], rate: int = 100) -> list[str]:
+    """The plain script and a cold run under `py-spy record`: CPU seconds per category, side by side,
+    and their difference (where the framework's overhead goes)."""
+    py_spy = Path(PY).with_name("py-spy")
+    if not py_spy.exists():
+        return [f"(py-spy not found beside {PY}: the overhead breakdown needs it; pip install py-spy)"]
+    commands = {
+        "plain script": [PY, "scripts/plain_baseline.py", "--data", str(path)],
+        "pipeline cold": [PY, "-m", "olist_pipeline", "+env=dev", f"dataset.path={path}", "evaluation.report=false",
+                          f"paths.state_dir={home}"],  # fmt: skip
+    }
+    seconds, walls = {}, {}
+    for kind, command in commands.items():
+        raw = home.parent / f"{home.name}-{kind.replace(' ', '-')}.txt"
+        started = time.perf_counter()
+        subprocess.run([str(py_spy), "record", "--format", "raw", "-r", str(rate), "-o", str(raw), "--", *command],
+                       cwd=ROOT, env=env, check=True, capture_output=True, timeout=1800)  # fmt: skip
+        walls[kind], seconds[kind] = time.perf_counter() - started, cpu_by_category(raw, rate)
+    plain, cold = seconds["plain script"], seconds["pipeline cold"]
+    labels = sorted(set(plain) | set(cold), key=lambda c: -(cold.get(c, 0.0) - plain.get(c, 0.0)))
+    lines = [
+        f"py-spy sampling every Python thread ({rate} Hz, threads on a CPU only; OpenMP threads are native and "
+        "not sampled, so a fit counts as its main thread) of the plain script and of a cold run on the "
+        f"embedded sample, measured {time.strftime('%Y-%m-%d')}. *imports* are charged to the outermost library being imported; the rest as in the "
+        "sweep's profile below (*MLflow* anywhere in the stack, then the innermost frame of a known library). "
+        "Sampling slows Python code down, so compare rows, not these seconds with the unprofiled figures.",
+        "",
+        "| category | plain script (s) | pipeline cold (s) | difference (s) |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [f"| {c} | {plain.get(c, 0.0):.2f} | {cold.get(c, 0.0):.2f} | {cold.get(c, 0.0) - plain.get(c, 0.0):+.2f} |"
+              for c in labels]  # fmt: skip
+    total_plain, total_cold = sum(plain.values()), sum(cold.values())
+    lines.append(f"| *total on a CPU* | {total_plain:.2f} | {total_cold:.2f} | {total_cold - total_plain:+.2f} |")
+    lines.append(f"| *wall under the profiler* | {walls['plain script']:.2f} | {walls['pipeline cold']:.2f} "
+                 f"| {walls['pipeline cold'] - walls['plain script']:+.2f} |")  # fmt: skip
+    return lines
+
+
 def profile_cold_run(path: Path, home: Path, env: dict[str, str]) -> list[str]:
     """One cold run under cProfile: each part's share of the profiled wall time (cProfile slows
     Python code about 1.5-2x, so shares are reported, not seconds)."""
@@ -316,8 +416,12 @@ def write_profile(out: Path, env: dict[str, str]) -> None:
         # A cold run as the overhead table's: a new home from store templates, built beforehand.
         env = {**env, "OLIST_STORE_TEMPLATES": str(Path(tmp_name) / "store-templates")}
         measure([PY, "-m", "olist_pipeline.store_templates"], env)
-        profile = profile_cold_run(ROOT / "data" / "olist_sample.csv.gz", Path(tmp_name) / "home", env)
-    section = "\n".join([PROFILE_START, "### Where a cold run's time goes (embedded sample, cProfile)", "", *profile, PROFILE_END])
+        sample = ROOT / "data" / "olist_sample.csv.gz"
+        profile = profile_cold_run(sample, Path(tmp_name) / "home", env)
+        overhead = profile_overhead(sample, Path(tmp_name) / "spied-home", env)
+    section = "\n".join([PROFILE_START, "### Where a cold run's time goes (embedded sample, cProfile)", "", *profile, "",
+                         "### Where the overhead over the plain script goes (embedded sample, py-spy)", "", *overhead,
+                         PROFILE_END])  # fmt: skip
     write_section(out, section, PROFILE_START, PROFILE_END)
     print(section)
 

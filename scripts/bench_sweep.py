@@ -156,28 +156,6 @@ def _seconds(timestamp: str | None, origin: dt.datetime) -> float:
     return (dt.datetime.fromisoformat(timestamp) - origin).total_seconds()
 
 
-#: Where a sampled stack's time goes: the first rule that matches, in this order. `imports` and `MLflow`
-#: anywhere in the stack; the others by the innermost frame of a known library (self time by library).
-PROFILE_RULES = (
-    ("imports", lambda frames: any(f.startswith("_find_and_load ") for f in frames)),
-    ("MLflow (runs, model logging)", lambda frames: any("mlflow/" in f for f in frames)),
-)
-LEAF_LIBRARIES = (("sklearn/", "scikit-learn"), ("pandas/", "pandas"), ("pyarrow/", "pyarrow"), ("numpy/", "numpy"),
-                  ("sqlalchemy/", "SQL stores (SQLAlchemy)"), ("zenml/", "ZenML (other)"), ("hydra/", "Hydra/OmegaConf"),
-                  ("omegaconf/", "Hydra/OmegaConf"), ("olist_pipeline/", "project code"))  # fmt: skip
-
-
-def classify(frames: list[str]) -> str:
-    for label, matches in PROFILE_RULES:
-        if matches(frames):
-            return label
-    for frame in reversed(frames):
-        for marker, label in LEAF_LIBRARIES:
-            if f"({marker}" in frame or f" {marker}" in frame:
-                return label
-    return "other (stdlib, interpreter)"
-
-
 def profile_shares(raw: Path, rate: int) -> dict[str, dict[str, float]]:
     """Seconds per category, for the sweep's own process and for its job processes, from py-spy's raw
     output (`process A;process B;frame;...;frame count` lines: one process in the chain is the sweep's,
@@ -189,7 +167,7 @@ def profile_shares(raw: Path, rate: int) -> dict[str, dict[str, float]]:
         processes = [p for p in parts if p.startswith("process ")]
         frames = [p for p in parts if not p.startswith("process ")]
         who = "sweep process" if len(processes) <= 1 else "jobs"
-        label = classify(frames)
+        label = bench.classify(frames)
         seconds.setdefault(label, {"sweep process": 0.0, "jobs": 0.0})[who] += int(count) / rate
     return seconds
 

@@ -86,6 +86,40 @@ def test_profile_of_a_cold_run_accounts_for_its_parts(tmp_path, tiny_orders):
     assert all(share > 0 for share in shares[: len(bench.PROFILE_PARTS)])  # every pattern still matches the code
 
 
+def test_overhead_profile_charges_imports_to_the_outermost_library(tmp_path):
+    """An import is charged to the outermost third-party module being imported (not the project's own,
+    nor the script's); other samples go by `classify` (MLflow anywhere, else the innermost library)."""
+    bench = load_script("bench")
+    load = "_find_and_load (<frozen importlib._bootstrap>:1176)"
+    raw = tmp_path / "raw.txt"
+    raw.write_text("\n".join([
+        f"<module> (olist_pipeline/__main__.py:1);{load};<module> (zenml/client.py:3);{load};<module> (pydantic/main.py:9) 40",
+        f"<module> (/abs/scripts/plain_baseline.py:1);{load};<module> (sklearn/__init__.py:1);{load};<module> (scipy/stats.py:2) 20",
+        f"train (olist_pipeline/steps/training.py:60);{load};<module> (skops/io/__init__.py:1) 10",
+        f"train (olist_pipeline/steps/training.py:60);{load};<module> (json/__init__.py:1) 5",
+        "train (olist_pipeline/steps/training.py:60);dumps (skops/io/_persist.py:112) 3",
+        "train (olist_pipeline/steps/training.py:60);log_model (mlflow/sklearn/__init__.py:1);execute (sqlalchemy/engine/base.py:1) 8",
+        "launch (zenml/orchestrators/step_launcher.py:1);execute (sqlalchemy/engine/base.py:1) 6",
+    ]) + "\n")  # fmt: skip
+    seconds = bench.cpu_by_category(raw, rate=10)
+    assert seconds == {"imports: ZenML": 4.0, "imports: scikit-learn": 2.0, "imports: skops": 1.0, "imports: other": 0.5,
+                       "skops (model serialisation)": 0.3, "MLflow (runs, model logging)": 0.8,
+                       "SQL stores (SQLAlchemy)": 0.6}  # fmt: skip
+
+
+@pytest.mark.slow
+def test_overhead_profile_of_the_plain_script_and_a_cold_run(tmp_path, tiny_orders):
+    bench = load_script("bench")
+    lines = bench.profile_overhead(tiny_orders, tmp_path / "home", ENV, rate=50)
+    rows = {line.split("|")[1].strip(): [float(c) for c in line.split("|")[2:5]] for line in lines if line.startswith("| ")
+            and not line.startswith("| category")}  # fmt: skip
+    plain, cold, difference = rows["*total on a CPU*"]
+    assert 0 < plain < cold and difference == pytest.approx(cold - plain, abs=0.02)
+    assert rows["imports: ZenML"][0] == 0 < rows["imports: ZenML"][1]  # the plain script imports no ZenML
+    assert rows["imports: scikit-learn"][0] > 0  # it does import scikit-learn
+    assert rows["MLflow (runs, model logging)"][1] > 0
+
+
 def test_sweep_table_shows_the_bound_of_two_perfect_workers():
     sweep = load_script("bench_sweep")
     sequential = {"wall": 30.0, "load": 1.0, "first_job_start": 10.0, "after_last_job": 4.0, "mean_job": 4.0,
