@@ -194,7 +194,8 @@ def import_skops_io() -> Any:
     per venv as (name, module, class name) under the package index's key (`_kept`); while skops is
     imported, and only then, `all_estimators()` answers with classes carrying those names (the real
     function is back before this returns, also in skops' namespace). `tests/test_resident.py` checks
-    that skops' list is the one the walk gives."""
+    that skops' list is the one the walk gives. The file is trusted as the package index is (the user's
+    own cache), and skops itself keeps only names under `sklearn.`."""
     if "skops.io" in sys.modules:
         return sys.modules["skops.io"]
     import importlib
