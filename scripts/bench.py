@@ -143,9 +143,14 @@ def datasets(sizes: list[str], tmp: Path) -> dict[str, tuple[Path, int]]:
     return found
 
 
+def run_args(path: Path) -> list[str]:
+    """The benchmarked run's overrides on `path`: the plain script's work (no evaluation report)."""
+    return ["+env=dev", f"dataset.path={path}", "evaluation.report=false"]
+
+
 def bench_size(path: Path, repeats: int, tmp: Path, env: dict[str, str], runner_env: dict[str, str]) -> dict[str, object]:
     """Alternating rounds of the four kinds on one data file; per-step split from every cold run."""
-    pipeline = [PY, "-m", "olist_pipeline", "+env=dev", f"dataset.path={path}", "evaluation.report=false"]
+    pipeline = [PY, "-m", "olist_pipeline", *run_args(path)]
     walls: dict[str, list[tuple[float, float]]] = {k: [] for k in KINDS}
     phases: list[dict[str, float]] = []
     steps: list[dict[str, float]] = []
@@ -258,8 +263,12 @@ PROFILE_PARTS = (
 
 #: Where a sampled stack's time goes: the first rule that matches, in this order. `imports` and `MLflow`
 #: anywhere in the stack; the others by the innermost frame of a known library (self time by library).
+def _imports(frames: list[str]) -> bool:
+    return any(f.startswith("_find_and_load ") for f in frames)
+
+
 PROFILE_RULES = (
-    ("imports", lambda frames: any(f.startswith("_find_and_load ") for f in frames)),
+    ("imports", _imports),
     ("MLflow (runs, model logging)", lambda frames: any("mlflow/" in f for f in frames)),
 )
 LEAF_LIBRARIES = (("sklearn/", "scikit-learn"), ("pandas/", "pandas"), ("pyarrow/", "pyarrow"), ("numpy/", "numpy"),
@@ -286,12 +295,10 @@ IMPORTED_LIBRARIES = {"zenml": "ZenML", "mlflow": "MLflow", "skops": "skops", "s
                       "sqlalchemy": "ZenML", "sqlmodel": "ZenML", "pydantic": "ZenML", "rich": "rich"}  # fmt: skip
 
 
-def imported_library(frames: list[str]) -> str | None:
-    """The library a sampled import is charged to, or None when the stack imports nothing: the outermost
-    module being imported that is not the project's own or the script's (numpy/pyarrow under pandas,
-    scipy under scikit-learn, SQLAlchemy/pydantic under ZenML, which import them first in a run)."""
-    if not any(f.startswith("_find_and_load ") for f in frames):
-        return None
+def imported_library(frames: list[str]) -> str:
+    """The library a sampled import is charged to: the outermost module being imported that is not the
+    project's own or the script's (numpy/pyarrow under pandas, scipy under scikit-learn,
+    SQLAlchemy/pydantic under ZenML, which import them first in a run)."""
     for frame in frames:
         if frame.startswith("<module> ("):
             file = frame[len("<module> ("):].rsplit(":", 1)[0]
@@ -303,8 +310,7 @@ def imported_library(frames: list[str]) -> str | None:
 
 def overhead_category(frames: list[str]) -> str:
     """`classify`, with imports split by library."""
-    library = imported_library(frames)
-    return f"imports: {library}" if library else classify(frames)
+    return f"imports: {imported_library(frames)}" if _imports(frames) else classify(frames)
 
 
 def cpu_by_category(raw: Path, rate: int) -> dict[str, float]:
@@ -317,22 +323,27 @@ def cpu_by_category(raw: Path, rate: int) -> dict[str, float]:
     return seconds
 
 
+def py_spy() -> Path | None:
+    """py-spy beside this interpreter (a dev dependency), or None."""
+    path = Path(PY).with_name("py-spy")
+    return path if path.exists() else None
+
+
 def profile_overhead(path: Path, home: Path, env: dict[str, str], rate: int = 100) -> list[str]:
     """The plain script and a cold run under `py-spy record`: CPU seconds per category, side by side,
     and their difference (where the framework's overhead goes)."""
-    py_spy = Path(PY).with_name("py-spy")
-    if not py_spy.exists():
+    spy = py_spy()
+    if spy is None:
         return [f"(py-spy not found beside {PY}: the overhead breakdown needs it; pip install py-spy)"]
     commands = {
         "plain script": [PY, "scripts/plain_baseline.py", "--data", str(path)],
-        "pipeline cold": [PY, "-m", "olist_pipeline", "+env=dev", f"dataset.path={path}", "evaluation.report=false",
-                          f"paths.state_dir={home}"],  # fmt: skip
+        "pipeline cold": [PY, "-m", "olist_pipeline", *run_args(path), f"paths.state_dir={home}"],
     }
     seconds, walls = {}, {}
     for kind, command in commands.items():
         raw = home.parent / f"{home.name}-{kind.replace(' ', '-')}.txt"
         started = time.perf_counter()
-        subprocess.run([str(py_spy), "record", "--format", "raw", "-r", str(rate), "-o", str(raw), "--", *command],
+        subprocess.run([str(spy), "record", "--format", "raw", "-r", str(rate), "-o", str(raw), "--", *command],
                        cwd=ROOT, env=env, check=True, capture_output=True, timeout=1800)  # fmt: skip
         walls[kind], seconds[kind] = time.perf_counter() - started, cpu_by_category(raw, rate)
     plain, cold = seconds["plain script"], seconds["pipeline cold"]
@@ -373,8 +384,7 @@ def profile_cold_run(path: Path, home: Path, env: dict[str, str]) -> list[str]:
         "runpy.run_module('olist_pipeline', run_name='__main__', alter_sys=True)\n"
     )
     subprocess.run(
-        [PY, "-c", profiled, str(stats_file), "+env=dev", f"dataset.path={path}", "evaluation.report=false",
-         f"paths.state_dir={home}"],
+        [PY, "-c", profiled, str(stats_file), *run_args(path), f"paths.state_dir={home}"],
         cwd=ROOT, env=env, check=True, capture_output=True,
     )  # fmt: skip
     stats = pstats.Stats(str(stats_file)).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}

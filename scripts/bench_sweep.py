@@ -174,8 +174,8 @@ def profile_shares(raw: Path, rate: int) -> dict[str, dict[str, float]]:
 
 def run_profiled(variant: str, data: Path, env: dict[str, str], work: Path, rate: int = 50) -> tuple[float, dict[str, dict[str, float]]]:
     """One sweep of `variant` under `py-spy record --subprocesses` (every forked job followed)."""
-    py_spy = Path(sys.executable).with_name("py-spy")
-    if not py_spy.exists():
+    py_spy = bench.py_spy()
+    if py_spy is None:
         raise SystemExit(f"--profile needs py-spy beside {sys.executable} (pip install py-spy; a dev dependency)")
     overrides = VARIANTS[variant][1]
     if RUNNER in overrides:
