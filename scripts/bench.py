@@ -78,6 +78,44 @@ def start_runner(directory: Path, env: dict[str, str]) -> tuple[dict[str, str], 
     return {**env, "OLIST_RESIDENT": "require"}, seconds, int((directory / "runner.pid").read_text())
 
 
+SPEED_REFERENCE = "import pandas, sklearn.ensemble"
+
+
+def speed_reference(repeats: int = 3) -> float:
+    """Median wall seconds of a new interpreter running `SPEED_REFERENCE` (the plain script's own imports):
+    how fast the machine was when a section was measured. The same code's figures drift up to 2x between
+    days on this kind of machine, and imports most of all (on 2026-12-02 the import floor took 4.1-4.6 s
+    against 2.5 s on 2026-12-01); a pure-Python loop does not show it (a 10M-step one took 0.34 s that day,
+    as on a fast core), so the reference is the kind of work the framework's overhead is made of."""
+    walls = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        subprocess.run([PY, "-c", SPEED_REFERENCE], cwd=ROOT, check=True, capture_output=True)
+        walls.append(time.perf_counter() - started)
+    return statistics.median(walls)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU model unknown"
+
+
+def machine_line(speed_start: float, speed_end: float) -> str:
+    """What every section says of the machine: architecture, cores, CPU, Python, and the speed reference
+    (`speed_reference`) taken at the section's start and end."""
+    return (
+        f"{platform.machine()}, {os.cpu_count()} cores ({cpu_model()}), Python {platform.python_version()}; "
+        f"speed reference (`python -c '{SPEED_REFERENCE}'`, median of 3) {speed_start:.2f} s at the start, "
+        f"{speed_end:.2f} s at the end"
+    )
+
+
 def measure_runner(args: list[str], env: dict[str, str], report: Path) -> tuple[float, float, str]:
     """`measure` of a call the resident runner takes; the peak RSS is its child's."""
     wall, _, out = measure(args, {**env, "OLIST_RESIDENT_REPORT": str(report)})
@@ -449,6 +487,7 @@ def main() -> int:
     if args.profile_only:
         write_profile(out, env)
         return 0
+    speed_start = speed_reference()
     results: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="olist-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -471,7 +510,7 @@ def main() -> int:
     fixed_med = {k: (statistics.median(w for w, _ in v), statistics.median(r for _, r in v)) for k, v in fixed.items()}
 
     rows = {name: n for name, (_, n) in data.items()}
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    machine = machine_line(speed_start, speed_reference())
     versions = ", ".join(f"{p} {version(p)}" for p in ("zenml", "mlflow", "hydra-core", "scikit-learn", "pandas", "pyarrow"))
     text = [
         START,

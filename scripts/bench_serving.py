@@ -22,7 +22,6 @@ import datetime as dt
 import http.client
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -275,15 +274,18 @@ def profile(model_uri: str, single: bytes, requests: int, threads: int | None = 
 
 
 # --- report -----------------------------------------------------------------------------------------
-def environment_line() -> str:
+def load_average() -> str:
+    return ", ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def environment_line(speed_start: float, speed_end: float, load_start: str) -> str:
     from importlib.metadata import version
 
     names = ("mlflow", "scikit-learn", "pandas", "uvicorn", "fastapi")
     versions = ", ".join(f"{n} {version(n)}" for n in names)
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     return (
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-        f"load average (1, 5, 15 min) at the start {load}. Versions: {versions}. Measured {dt.date.today().isoformat()}."
+        f"Machine: {bench.machine_line(speed_start, speed_end)}; load average (1, 5, 15 min) at the start "
+        f"{load_start}. Versions: {versions}. Measured {dt.date.today().isoformat()}."
     )
 
 
@@ -372,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=int, default=200, help="one-row requests profiled in-process (0: skip)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args(argv)
-    env_line = environment_line()
+    speed_start, load_start = bench.speed_reference(), load_average()
     measured: list[tuple[str, dict[str, Any]]] = []
     setup: dict[str, float] = {}
     with trained() as (state, train_s):
@@ -390,8 +392,8 @@ def main(argv: list[str] | None = None) -> int:
                 )  # fmt: skip
                 measured.append((label, results))
         notes = profile(deployment.model_uri, single, args.profile) if args.profile else []
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    text = render(measured, f"{env_line} Load average at the end: {load}.", setup, notes)
+    env_line = environment_line(speed_start, bench.speed_reference(), load_start)
+    text = render(measured, f"{env_line} Load average at the end: {load_average()}.", setup, notes)
     print(text)
     if not args.no_write:
         write_section(text)

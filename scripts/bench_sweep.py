@@ -28,7 +28,6 @@ import argparse
 import datetime as dt
 import os
 import json
-import platform
 import resource
 import shutil
 import sqlite3
@@ -224,13 +223,13 @@ def make_large(orders: int, directory: Path) -> tuple[Path, int]:
     return path, len(frame)
 
 
-def environment_line() -> str:
+def environment_line(speed_start: float, speed_end: float) -> str:
     from importlib.metadata import version
 
     names = ("zenml", "mlflow", "hydra-core", "hydra-joblib-launcher", "joblib", "scikit-learn")
     versions = ", ".join(f"{n} {version(n)}" for n in names)
     return (
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}. "
+        f"Machine: {bench.machine_line(speed_start, speed_end)}. "
         f"Versions: {versions}. Measured {dt.date.today().isoformat()}."
     )
 
@@ -328,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile_only:
         return profile_main(args.profile_variants.split(","), args.no_write)
     names = args.variants.split(",")
-    env_line = environment_line()
+    speed_start = bench.speed_reference()
     work = Path(tempfile.mkdtemp(prefix="olist_bench_sweep_"))
     sizes: list[dict[str, Any]] = []
     runner_env = None
@@ -364,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
                            capture_output=True)  # fmt: skip
         shutil.rmtree(work, ignore_errors=True)
     notes = [args.notes.read_text().rstrip("\n")] if args.notes else None
-    text = render(sizes, args.repeats, env_line, notes)
+    text = render(sizes, args.repeats, environment_line(speed_start, bench.speed_reference()), notes)
     print(text)
     if not args.no_write:
         write_section(text)

@@ -24,6 +24,17 @@ def test_section_replaced_between_its_markers_only():
     assert added.endswith("<!-- c:start -->\nc\n<!-- c:end -->\n")
 
 
+def test_every_section_states_the_machine_and_how_fast_it_was():
+    bench = load_script("bench")
+    line = bench.machine_line(0.7234, 0.81)
+    assert f"{os.cpu_count()} cores (" in line and bench.cpu_model() in line
+    assert "0.72 s at the start, 0.81 s at the end" in line
+    assert 0.0 < bench.speed_reference(repeats=1) < 60.0  # a real interpreter, timed
+    sweep, serving = load_script("bench_sweep"), load_script("bench_serving")
+    assert line in sweep.environment_line(0.7234, 0.81)
+    assert line in serving.environment_line(0.7234, 0.81, "0.5, 0.5, 0.5")
+
+
 @pytest.mark.slow
 def test_plain_script_times_each_phase_under_the_pipeline_step_names(tmp_path):
     bench = load_script("bench")
