@@ -79,20 +79,16 @@ def start_runner(directory: Path, env: dict[str, str]) -> tuple[dict[str, str], 
 
 
 SPEED_REFERENCE = "import pandas, sklearn.ensemble"
+SPEED_REPEATS = 3
 
 
-def speed_reference(repeats: int = 3) -> float:
+def speed_reference(repeats: int = SPEED_REPEATS) -> float:
     """Median wall seconds of a new interpreter running `SPEED_REFERENCE` (the plain script's own imports):
     how fast the machine was when a section was measured. The same code's figures drift up to 2x between
     days on this kind of machine, and imports most of all (on 2026-12-02 the import floor took 4.1-4.6 s
     against 2.5 s on 2026-12-01); a pure-Python loop does not show it (a 10M-step one took 0.34 s that day,
     as on a fast core), so the reference is the kind of work the framework's overhead is made of."""
-    walls = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        subprocess.run([PY, "-c", SPEED_REFERENCE], cwd=ROOT, check=True, capture_output=True)
-        walls.append(time.perf_counter() - started)
-    return statistics.median(walls)
+    return statistics.median(measure([PY, "-c", SPEED_REFERENCE], dict(os.environ))[0] for _ in range(repeats))
 
 
 def cpu_model() -> str:
@@ -111,7 +107,7 @@ def machine_line(speed_start: float, speed_end: float) -> str:
     (`speed_reference`) taken at the section's start and end."""
     return (
         f"{platform.machine()}, {os.cpu_count()} cores ({cpu_model()}), Python {platform.python_version()}; "
-        f"speed reference (`python -c '{SPEED_REFERENCE}'`, median of 3) {speed_start:.2f} s at the start, "
+        f"speed reference (`python -c '{SPEED_REFERENCE}'`, median of {SPEED_REPEATS}) {speed_start:.2f} s at the start, "
         f"{speed_end:.2f} s at the end"
     )
 
@@ -299,12 +295,12 @@ PROFILE_PARTS = (
 )
 
 
-#: Where a sampled stack's time goes: the first rule that matches, in this order. `imports` and `MLflow`
-#: anywhere in the stack; the others by the innermost frame of a known library (self time by library).
 def _imports(frames: list[str]) -> bool:
     return any(f.startswith("_find_and_load ") for f in frames)
 
 
+#: Where a sampled stack's time goes: the first rule that matches, in this order. `imports` and `MLflow`
+#: anywhere in the stack; the others by the innermost frame of a known library (self time by library).
 PROFILE_RULES = (
     ("imports", _imports),
     ("MLflow (runs, model logging)", lambda frames: any("mlflow/" in f for f in frames)),
