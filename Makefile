@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv, install the package, initialise the ZenML repository, provision the stack
-	$(PY) -m olist_pipeline.setup_project $(STACK_ARGS)
+	$(PY) -m olist_pipeline.app.setup $(STACK_ARGS)
 
 stack: setup ## provision the configured stack only and print what changed (STACK_ARGS="stack=local")
 
@@ -62,13 +62,13 @@ sweep: $(STAMP) ## a Hydra multirun, e.g. make sweep ARGS="model=ridge,random_fo
 	$(PY) -m olist_pipeline -m +env=$(ENV) $(ARGS)
 
 resident-up: $(STAMP) ## start the resident runner: later `python -m olist_pipeline` calls skip ~6 s of imports
-	$(PY) -m olist_pipeline.resident start $(ARGS)
+	$(PY) -m olist_pipeline.speed.resident start $(ARGS)
 
 resident-down: $(STAMP) ## stop it (calls run in their own process again)
-	$(PY) -m olist_pipeline.resident stop
+	$(PY) -m olist_pipeline.speed.resident stop
 
 resident-status: $(STAMP) ## is it running, and where it listens
-	$(PY) -m olist_pipeline.resident status
+	$(PY) -m olist_pipeline.speed.resident status
 
 slurm-up: $(STAMP) ## a one-node SLURM cluster on 127.0.0.1 for hydra/launcher=olist_slurm (root; prints SLURM_CONF)
 	$(PY) scripts/slurm_local.py up
@@ -77,7 +77,7 @@ slurm-down: $(STAMP) ## stop it
 	$(PY) scripts/slurm_local.py down
 
 dashboard: $(STAMP) ## the ZenML dashboard of the active stack (local: a ZenML server on the local store)
-	$(PY) -m olist_pipeline.dashboard +env=$(ENV) $(ARGS)
+	$(PY) -m olist_pipeline.app.dashboard +env=$(ENV) $(ARGS)
 
 test: $(STAMP) ## the full test suite (unit, config, end-to-end; isolated ZenML/MLflow homes)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -98,10 +98,10 @@ data: $(STAMP) ## regenerate the embedded sample in data/ with the project's gen
 	$(PY) scripts/generate_sample.py
 
 ui: $(STAMP) ## the MLflow UI of the active stack (local: on the SQLite store, 127.0.0.1:5000)
-	$(PY) -m olist_pipeline.tracking_ui +env=$(ENV) $(ARGS)
+	$(PY) -m olist_pipeline.app.ui +env=$(ENV) $(ARGS)
 
 clean-state: ## stop the model server; forget every local run: ZenML store, MLflow store, artifacts (keeps .venv)
-	@if [ -x $(PY) ] && [ -d $(STATE)/serving ]; then $(PY) -c "from olist_pipeline.serving import stop_all; [print('stopped', s.model_name, s.url) for s in stop_all('$(STATE)/serving')]"; fi
+	@if [ -x $(PY) ] && [ -d $(STATE)/serving ]; then $(PY) -c "from olist_pipeline.stack.serving import stop_all; [print('stopped', s.model_name, s.url) for s in stop_all('$(STATE)/serving')]"; fi
 	rm -rf $(STATE) .zen outputs multirun
 
 clean: clean-state ## also remove .venv

@@ -7,7 +7,7 @@ merged table from ../shared when present):
   - plain script      scripts/plain_baseline.py: same data, cleaning, features, split, model, metrics
   - pipeline cold     `python -m olist_pipeline +env=dev evaluation.report=false` in a new ZenML/MLflow home
                       (the plain script's work: no evaluation report); its stores are copies of the store
-                      templates (olist_pipeline/store_templates.py), built once before the first size
+                      templates (olist_pipeline/speed/store_templates.py), built once before the first size
   - cold, no templates
                       the same in a new home with `OLIST_STORE_TEMPLATES=off`: ZenML and MLflow create and
                       migrate their stores (a machine's very first run)
@@ -16,10 +16,10 @@ merged table from ../shared when present):
   - pipeline cached   the same command again in that home with `pipeline.reuse_identical_run=false`:
                       ZenML serves every step from its cache (the gate still runs)
   - identical re-run  the same command again with the default settings: answered from the earlier run's
-                      record (olist_pipeline/reuse.py) without starting ZenML
+                      record (olist_pipeline/runs/reuse.py) without starting ZenML
   - runner cold / warm / cached
                       the cold, warm and cached commands through the resident runner
-                      (olist_pipeline/resident.py; started once, before the first size): the process that
+                      (olist_pipeline/speed/resident.py; started once, before the first size): the process that
                       calls it is timed; the peak RSS is the forked child's (it includes the pages it shares
                       with the runner)
 
@@ -73,7 +73,7 @@ def start_runner(directory: Path, env: dict[str, str]) -> tuple[dict[str, str], 
     """Start a resident runner of its own; the environment to call it with, its start-up seconds, its pid."""
     env = {**env, "OLIST_RESIDENT_DIR": str(directory)}
     start = time.perf_counter()
-    subprocess.run([PY, "-m", "olist_pipeline.resident", "start"], cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run([PY, "-m", "olist_pipeline.speed.resident", "start"], cwd=ROOT, env=env, check=True, capture_output=True)
     seconds = time.perf_counter() - start
     return {**env, "OLIST_RESIDENT": "require"}, seconds, int((directory / "runner.pid").read_text())
 
@@ -168,7 +168,7 @@ def datasets(sizes: list[str], tmp: Path) -> dict[str, tuple[Path, int]]:
             path = REAL
         else:
             path = tmp / f"generated_{name}.csv"
-            code = "import sys; from olist_pipeline.data.synthetic import generate_merged; "
+            code = "import sys; from olist_pipeline.domain.data.synthetic import generate_merged; "
             code += "generate_merged(int(sys.argv[1]), seed=11).to_csv(sys.argv[2], index=False)"
             subprocess.run([PY, "-c", code, str(GENERATED[name]), str(path)], cwd=ROOT, check=True)
         count = "import sys, pandas; print(len(pandas.read_csv(sys.argv[1], usecols=['order_id'])))"
@@ -459,7 +459,7 @@ def write_profile(out: Path, env: dict[str, str]) -> None:
     with tempfile.TemporaryDirectory(prefix="olist-bench-profile-") as tmp_name:
         # A cold run as the overhead table's: a new home from store templates, built beforehand.
         env = {**env, "OLIST_STORE_TEMPLATES": str(Path(tmp_name) / "store-templates")}
-        measure([PY, "-m", "olist_pipeline.store_templates"], env)
+        measure([PY, "-m", "olist_pipeline.speed.store_templates"], env)
         sample = ROOT / "data" / "olist_sample.csv.gz"
         profile = profile_cold_run(sample, Path(tmp_name) / "home", env)
         overhead = profile_overhead(sample, Path(tmp_name) / "spied-home", env)
@@ -489,7 +489,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         data = datasets(args.sizes.split(","), tmp)
         env = {**env, "OLIST_STORE_TEMPLATES": str(tmp / "store-templates")}  # the bench's own, built here, once
-        templates_seconds = measure([PY, "-m", "olist_pipeline.store_templates"], env)[0]
+        templates_seconds = measure([PY, "-m", "olist_pipeline.speed.store_templates"], env)[0]
         runner_env, runner_start, runner_pid = start_runner(tmp / "runner", env)
         runner_idle_rss = rss_mb(runner_pid)
         try:
@@ -499,7 +499,7 @@ def main() -> int:
                 sub.mkdir()
                 results[name] = bench_size(path, args.repeats, sub, env, runner_env)
         finally:
-            subprocess.run([PY, "-m", "olist_pipeline.resident", "stop"], cwd=ROOT, env=runner_env, check=False)
+            subprocess.run([PY, "-m", "olist_pipeline.speed.resident", "stop"], cwd=ROOT, env=runner_env, check=False)
         small = {"--help": [PY, "-m", "olist_pipeline", "--help"],
                  "import floor": [PY, "-c", "import zenml.client, mlflow, sklearn.pipeline, pandas"]}  # fmt: skip
         fixed = {k: [measure(cmd, env)[:2] for _ in range(args.repeats)] for k, cmd in small.items()}
@@ -519,7 +519,7 @@ def main() -> int:
         "",
         *overhead_table(results, rows),
         "",
-        f"*Pipeline cold*: a new home whose stores are copies of the store templates (olist_pipeline/store_templates.py; "
+        f"*Pipeline cold*: a new home whose stores are copies of the store templates (olist_pipeline/speed/store_templates.py; "
         f"built once per ZenML/MLflow version, here in {templates_seconds:.1f} s, not in the figures). *Cold, no templates*: "
         "ZenML and MLflow create and migrate a new home's stores themselves, as on a machine's very first run.",
         "",
@@ -527,7 +527,7 @@ def main() -> int:
         "|---|---:|---:|",
         *(f"| {k} | {w:.2f} | {r:.0f} |" for k, (w, r) in fixed_med.items()),
         "",
-        "### Through the resident runner (`make resident-up`; olist_pipeline/resident.py)",
+        "### Through the resident runner (`make resident-up`; olist_pipeline/speed/resident.py)",
         "",
         "The same commands, taken by a runner that has already imported the libraries and forks a child per "
         f"call. The runner started in {runner_start:.1f} s (once; not in the figures) and held {runner_idle_rss:.0f} MB "

@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from olist_pipeline import serving  # noqa: E402  (no ZenML/MLflow import)
+from olist_pipeline.stack import serving  # noqa: E402  (no ZenML/MLflow import)
 sys.path.insert(0, str(ROOT / "scripts"))
 import bench  # noqa: E402  (scripts/bench.py: the marked sections of BENCHMARKS.md)
 
@@ -226,7 +226,7 @@ def measure(
 PROFILED_PARTS = [
     ("JSON body -> DataFrame (MLflow)", "scoring_server/__init__.py", "infer_and_parse_data"),
     ("signature enforcement (MLflow)", "mlflow/models/utils.py", "_enforce_schema"),
-    ("order features (olist_pipeline.features.OrderFeatures.transform)", "olist_pipeline/features.py", "transform"),
+    ("order features (olist_pipeline.domain.features.OrderFeatures.transform)", "olist_pipeline/domain/features.py", "transform"),
     ("preprocessing (ColumnTransformer: impute, encode)", "compose/_column_transformer.py", "transform"),
     ("estimator predict (HistGradientBoostingRegressor)", "_hist_gradient_boosting/gradient_boosting.py", "predict"),
 ]

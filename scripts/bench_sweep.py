@@ -62,7 +62,7 @@ VARIANTS: dict[str, tuple[str, list[str]]] = {
     "joblib2": ("joblib, 2 workers", JOBLIB2),
     "fork2": ("olist_fork, 2 jobs at once", FORK2),
     "fork1": ("olist_fork, 1 job at a time", FORK1),
-    # the whole sweep process forked by a resident runner (olist_pipeline/resident.py), started once, beforehand
+    # the whole sweep process forked by a resident runner (olist_pipeline/speed/resident.py), started once, beforehand
     "sequential_runner": ("sequential, through the resident runner", [RUNNER]),
     "fork2_runner": ("olist_fork, 2 jobs at once, through the resident runner", [*FORK2, RUNNER]),
 }
@@ -75,7 +75,7 @@ def sweep_env(templates: Path) -> dict[str, str]:
            "OLIST_STORE_TEMPLATES": str(templates)}  # fmt: skip
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("HYDRA_FULL_ERROR", None)
-    subprocess.run([sys.executable, "-m", "olist_pipeline.store_templates"], cwd=ROOT, env=env, check=True,
+    subprocess.run([sys.executable, "-m", "olist_pipeline.speed.store_templates"], cwd=ROOT, env=env, check=True,
                    capture_output=True)  # fmt: skip
     return env
 
@@ -215,7 +215,7 @@ def render_profile(profiles: list[tuple[str, float, dict[str, dict[str, float]]]
 
 def make_large(orders: int, directory: Path) -> tuple[Path, int]:
     """A synthetic merged table of `orders` orders (about 1.25 rows per order) as CSV in `directory`."""
-    from olist_pipeline.data.synthetic import generate_merged
+    from olist_pipeline.domain.data.synthetic import generate_merged
 
     frame = generate_merged(orders, seed=7)
     path = directory / f"synthetic_{orders}_orders.csv"
@@ -359,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             sizes.append({"label": label, "variants": [(VARIANTS[n][0], results[n]) for n in names]})
     finally:
         if runner_env is not None:
-            subprocess.run([sys.executable, "-m", "olist_pipeline.resident", "stop"], cwd=ROOT, env=runner_env, check=False,
+            subprocess.run([sys.executable, "-m", "olist_pipeline.speed.resident", "stop"], cwd=ROOT, env=runner_env, check=False,
                            capture_output=True)  # fmt: skip
         shutil.rmtree(work, ignore_errors=True)
     notes = [args.notes.read_text().rstrip("\n")] if args.notes else None

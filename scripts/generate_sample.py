@@ -12,7 +12,7 @@ import argparse
 import gzip
 import sys
 
-from olist_pipeline.data.synthetic import generate_merged
+from olist_pipeline.domain.data.synthetic import generate_merged
 from olist_pipeline.paths import resolve
 
 

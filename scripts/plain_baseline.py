@@ -20,13 +20,13 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from olist_pipeline.cleaning import clean
-from olist_pipeline.data.schema import validate_merged
-from olist_pipeline.features import build_preprocessor, input_columns
-from olist_pipeline.metrics import regression_metrics
-from olist_pipeline.models import build_estimator, build_model
+from olist_pipeline.domain.cleaning import clean
+from olist_pipeline.domain.data.schema import validate_merged
+from olist_pipeline.domain.features import build_preprocessor, input_columns
+from olist_pipeline.domain.metrics import regression_metrics
+from olist_pipeline.domain.models import build_estimator, build_model
 from olist_pipeline.paths import PROJECT_ROOT
-from olist_pipeline.splits import TEST, TRAIN, partition
+from olist_pipeline.domain.splits import TEST, TRAIN, partition
 
 SEED = 42
 

@@ -19,16 +19,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from olist_pipeline.cleaning import clean
-from olist_pipeline.cli import compose_spec
-from olist_pipeline.compose import compose_config
-from olist_pipeline.data.io import load_table
-from olist_pipeline.data.schema import validate_merged
-from olist_pipeline.features import build_preprocessor, input_columns
-from olist_pipeline.metrics import regression_metrics
-from olist_pipeline.models import build_estimator, build_model
+from olist_pipeline.domain.cleaning import clean
+from olist_pipeline.app.cli import compose_spec
+from olist_pipeline.config.compose import compose_config
+from olist_pipeline.domain.data.io import load_table
+from olist_pipeline.domain.data.schema import validate_merged
+from olist_pipeline.domain.features import build_preprocessor, input_columns
+from olist_pipeline.domain.metrics import regression_metrics
+from olist_pipeline.domain.models import build_estimator, build_model
 from olist_pipeline.paths import PROJECT_ROOT
-from olist_pipeline.splits import TEST, TRAIN, partition
+from olist_pipeline.domain.splits import TEST, TRAIN, partition
 
 MODELS = ["linear_regression", "ridge", "random_forest", "hist_gradient_boosting", "hist_gradient_boosting_per_order"]
 FEATURES = ["seed", "delivery"]

@@ -24,7 +24,7 @@ os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")
 # A resident runner a developer left running must not take the suite's calls (tests/test_resident.py
 # starts its own and asks for it explicitly).
 os.environ["OLIST_RESIDENT"] = "off"
-# New homes start from store templates (olist_pipeline/store_templates.py) built once per session in a
+# New homes start from store templates (olist_pipeline/speed/store_templates.py) built once per session in a
 # directory of the suite's own, never the user's cache.
 os.environ["OLIST_STORE_TEMPLATES"] = tempfile.mkdtemp(prefix="olist-test-store-templates-")
 atexit.register(shutil.rmtree, os.environ["OLIST_STORE_TEMPLATES"], ignore_errors=True)

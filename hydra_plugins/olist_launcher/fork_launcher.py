@@ -1,7 +1,7 @@
 """`hydra/launcher=olist_fork`: a sweep's jobs in processes forked from the sweep's own, `n_jobs` at once.
 
 The Hydra side only: each job's config is composed here as Hydra's basic launcher does it, and
-`olist_pipeline.forkpool` runs `run_job` for it in a forked child (why fork, and what keeps it safe: see
+`hydra_plugins.olist_launcher._forkpool` runs `run_job` for it in a forked child (why fork, and what keeps it safe: see
 that module). Hydra imports every module of `hydra_plugins` when it starts, so this one imports nothing
 heavy.
 """
@@ -47,8 +47,8 @@ class OlistForkLauncher(Launcher):
         self.task_function = task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from olist_pipeline.forkpool import ForkUnsafe, run_forked
-        from olist_pipeline.sweep import preload_jobs, record_lost_job
+        from hydra_plugins.olist_launcher._forkpool import ForkUnsafe, run_forked
+        from olist_pipeline.app.sweep import preload_jobs, record_lost_job
 
         setup_globals()
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zenml import pipeline
 
-from olist_pipeline.spec import ServingSpec
+from olist_pipeline.config.spec import ServingSpec
 from olist_pipeline.steps.deployment import deploy
 
 

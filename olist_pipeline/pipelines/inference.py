@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zenml import pipeline
 
-from olist_pipeline.spec import DatasetSpec
+from olist_pipeline.config.spec import DatasetSpec
 from olist_pipeline.steps.etl import ingest
 from olist_pipeline.steps.inference import predict
 

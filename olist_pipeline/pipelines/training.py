@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from zenml import pipeline
 
-from olist_pipeline.features import input_columns
-from olist_pipeline.spec import (
+from olist_pipeline.domain.features import input_columns
+from olist_pipeline.config.spec import (
     CleaningSpec,
     DatasetSpec,
     EvaluationSpec,

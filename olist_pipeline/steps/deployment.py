@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 from zenml import log_metadata, step
 
-from olist_pipeline import serving
-from olist_pipeline.spec import ServingSpec
+from olist_pipeline.stack import serving
+from olist_pipeline.config.spec import ServingSpec
 
 logger = logging.getLogger(__name__)
 

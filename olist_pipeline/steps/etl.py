@@ -9,11 +9,11 @@ from typing import Annotated
 import pandas as pd
 from zenml import log_metadata, step
 
-from olist_pipeline.cleaning import clean as clean_rows
-from olist_pipeline.data import loaders
-from olist_pipeline.data.schema import validate_merged
-from olist_pipeline.materializers import ParquetMaterializer
-from olist_pipeline.spec import CleaningSpec, DatasetSpec
+from olist_pipeline.domain.cleaning import clean as clean_rows
+from olist_pipeline.domain.data import loaders
+from olist_pipeline.domain.data.schema import validate_merged
+from olist_pipeline.stack.materializers import ParquetMaterializer
+from olist_pipeline.config.spec import CleaningSpec, DatasetSpec
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from sklearn.pipeline import Pipeline
 from zenml import log_metadata, step
 from zenml.types import HTMLString
 
-from olist_pipeline.metrics import regression_metrics
-from olist_pipeline.spec import EvaluationSpec
+from olist_pipeline.domain.metrics import regression_metrics
+from olist_pipeline.config.spec import EvaluationSpec
 
 
 @step(experiment_tracker=True)
@@ -21,7 +21,7 @@ def evaluate(
     """Score the held-out rows of `evaluation.split`: the test rows (never seen by training or tuning),
     or, for a hyper-parameter search, the validation rows (so the search never sees the test split)."""
     # Imported here, not at module level: a fully cached run imports this module but never runs it.
-    from olist_pipeline import evaluation as report
+    from olist_pipeline.domain import evaluation as report
 
     split = evaluation.split
     rows = (partition == split).to_numpy()

@@ -7,9 +7,9 @@ from typing import Annotated
 import pandas as pd
 from zenml import log_metadata, step
 
-from olist_pipeline.features import input_columns, select_inputs
-from olist_pipeline.materializers import ParquetMaterializer
-from olist_pipeline.spec import FeaturesSpec
+from olist_pipeline.domain.features import input_columns, select_inputs
+from olist_pipeline.stack.materializers import ParquetMaterializer
+from olist_pipeline.config.spec import FeaturesSpec
 
 
 # One entry per output, in order: given one class for several outputs, ZenML 0.98 lists them in set

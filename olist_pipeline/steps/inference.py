@@ -8,9 +8,9 @@ import pandas as pd
 from zenml import log_metadata, step
 from zenml.client import Client
 
-from olist_pipeline.inference import predictions_frame
-from olist_pipeline.materializers import ParquetMaterializer
-from olist_pipeline.registry import as_ref
+from olist_pipeline.domain.inference import predictions_frame
+from olist_pipeline.stack.materializers import ParquetMaterializer
+from olist_pipeline.stack.registry import as_ref
 
 
 @step(output_materializers=ParquetMaterializer)

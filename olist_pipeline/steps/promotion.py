@@ -10,18 +10,18 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from zenml import get_step_context, log_metadata, step
 
-from olist_pipeline.infra import file_lock
-from olist_pipeline.promotion import Decision, decide
-from olist_pipeline.registry import CHAMPION_ALIAS, as_ref, mlflow_client, production_version
-from olist_pipeline.spec import EvaluationSpec, PromotionSpec
-from olist_pipeline.splits import TEST
+from olist_pipeline.stack.infra import file_lock
+from olist_pipeline.domain.promotion import Decision, decide
+from olist_pipeline.stack.registry import CHAMPION_ALIAS, as_ref, mlflow_client, production_version
+from olist_pipeline.config.spec import EvaluationSpec, PromotionSpec
+from olist_pipeline.domain.splits import TEST
 
 logger = logging.getLogger(__name__)
 
 
 def _score(model: Pipeline, X: pd.DataFrame, y: pd.Series, evaluation: EvaluationSpec) -> dict[str, float]:
-    from olist_pipeline.evaluation import score_breakdown
-    from olist_pipeline.metrics import regression_metrics
+    from olist_pipeline.domain.evaluation import score_breakdown
+    from olist_pipeline.domain.metrics import regression_metrics
 
     predictions = model.predict(X)
     scores = regression_metrics(y.to_numpy(), predictions, evaluation.metrics)

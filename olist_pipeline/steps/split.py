@@ -7,9 +7,9 @@ from typing import Annotated
 import pandas as pd
 from zenml import log_metadata, step
 
-from olist_pipeline.materializers import ParquetMaterializer
-from olist_pipeline.splits import partition
-from olist_pipeline.spec import SplitSpec
+from olist_pipeline.stack.materializers import ParquetMaterializer
+from olist_pipeline.domain.splits import partition
+from olist_pipeline.config.spec import SplitSpec
 
 
 # ZenML's Series metadata is mean/std/min/max, meaningless for labels; rows per side are logged instead.

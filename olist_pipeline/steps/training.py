@@ -12,13 +12,13 @@ from sklearn.pipeline import Pipeline
 from zenml import ArtifactConfig, get_step_context, log_metadata, step
 from zenml.enums import ArtifactType
 
-from olist_pipeline.features import build_preprocessor
-from olist_pipeline.models import build_estimator, build_model
-from olist_pipeline.spec import FeaturesSpec, ModelSpec
+from olist_pipeline.domain.features import build_preprocessor
+from olist_pipeline.domain.models import build_estimator, build_model
+from olist_pipeline.config.spec import FeaturesSpec, ModelSpec
 from olist_pipeline.paths import PACKAGE_DIR
-from olist_pipeline.registry import MLFLOW_METADATA_KEY, register_in_mlflow
-from olist_pipeline.splits import TRAIN
-from olist_pipeline.tracking import EXTRA_CONFIG_YAML, EXTRA_PARAMS, model_pip_requirements, skops_trusted_types
+from olist_pipeline.stack.registry import MLFLOW_METADATA_KEY, register_in_mlflow
+from olist_pipeline.domain.splits import TRAIN
+from olist_pipeline.stack.tracking import EXTRA_CONFIG_YAML, EXTRA_PARAMS, model_pip_requirements, skops_trusted_types
 
 
 @step(experiment_tracker=True)

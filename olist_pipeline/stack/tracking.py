@@ -1,0 +1,72 @@
+"""What every training run records in MLflow, beyond what ZenML's tracker does by itself."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Mapping
+from typing import Any
+
+from olist_pipeline.paths import PROJECT_ROOT
+
+#: Keys of the ZenML pipeline `extra` that carry the tracking context into the steps.
+EXTRA_CONFIG_YAML = "olist_config_yaml"
+EXTRA_PARAMS = "olist_params"
+EXTRA_OVERRIDES = "olist_overrides"
+
+
+def git_commit() -> str:
+    """The checked-out commit (suffixed `-dirty` with uncommitted changes), or `unknown`."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """{'model': {'alpha': 1}} -> {'model.alpha': '1'}: the composed config as MLflow params."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:6000]
+    return flat
+
+
+#: Module prefixes whose types a model we trained ourselves may contain (skops allow-list policy).
+TRUSTED_MODULE_PREFIXES = ("olist_pipeline.", "sklearn.", "numpy.", "scipy.")
+
+
+def skops_trusted_types(model: object) -> list[str]:
+    """Types to allow when MLflow saves `model` with skops: only our own, scikit-learn's and numpy's.
+
+    Any other type in the model is refused, so a model never ships with an open allow-list.
+    """
+    from olist_pipeline.speed.resident import import_skops_io
+
+    skops_io = import_skops_io()  # its trusted-type list without walking all of scikit-learn
+    found = skops_io.get_untrusted_types(data=skops_io.dumps(model))
+    foreign = [t for t in found if not t.startswith(TRUSTED_MODULE_PREFIXES)]
+    if foreign:
+        raise ValueError(f"model contains types outside the trusted modules: {foreign}")
+    return found
+
+
+#: What a served model needs besides MLflow itself. Declared, so MLflow need not infer it by
+#: re-loading the model in a subprocess (which took ~6 s of every training run).
+MODEL_REQUIREMENTS = ("scikit-learn", "pandas", "numpy", "scipy", "skops")
+
+
+def model_pip_requirements() -> list[str]:
+    """Pinned requirements of a logged model, from the versions installed here."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]

@@ -1,0 +1,179 @@
+"""Config: every option of every group composes into a valid RunSpec; errors name the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hydra.errors import MissingConfigException
+from omegaconf import OmegaConf
+
+from olist_pipeline.app.cli import compose_spec
+from olist_pipeline.config.compose import compose_config
+from olist_pipeline.errors import ConfigError
+from olist_pipeline.paths import CONF_DIR, PROJECT_ROOT
+from olist_pipeline.stack.tracking import flatten
+
+from tests.conftest import cli
+
+GROUPS = [
+    "pipeline", "dataset", "cleaning", "features", "split", "model", "evaluation", "stack", "tracking", "promotion", "serving", "experiment",
+]
+OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))]
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_every_option_composes_into_a_valid_spec(group, option):
+    spec, yaml_text, params = compose_spec(compose_config([f"{group}={option}"]))
+    if group == "experiment":  # a `# @package _global_` bundle: it sets other groups' keys
+        assert spec.model is not None
+        return
+    assert getattr(spec, group) is not None
+    assert f"{group}." in " ".join(params)
+    assert yaml_text.startswith("pipeline:")
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_env_overlays_compose(env):
+    spec, _, _ = compose_spec(compose_config([f"+env={env}"]))
+    assert spec.env == env
+
+
+def test_dev_and_prod_differ_only_in_overlay_keys():
+    def flat(overrides):
+        return compose_spec(compose_config(overrides))[2]
+
+    base, dev, prod = flat([]), flat(["+env=dev"]), flat(["+env=prod"])
+    overlay_keys: set[str] = set()
+    reselected_groups: set[str] = set()
+    for name in ("dev", "prod"):
+        overlay = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "env" / f"{name}.yaml"))
+        for entry in overlay.pop("defaults", []):
+            reselected_groups |= {k.removeprefix("override /") for k in entry}
+        overlay_keys |= set(flatten(overlay))
+    for key in set(base) | set(dev) | set(prod):
+        values = {base.get(key), dev.get(key), prod.get(key)}
+        if len(values) > 1:
+            assert key in overlay_keys or key.split(".")[0] in reselected_groups, key
+
+
+def test_no_env_specific_branches_in_code():
+    for path in (PROJECT_ROOT / "olist_pipeline").rglob("*.py"):
+        text = path.read_text()
+        assert "== \"prod\"" not in text and "== 'prod'" not in text, path
+
+
+def test_relative_paths_resolve_against_project_root():
+    spec, _, _ = compose_spec(compose_config(["dataset.path=data/other.csv", "paths.state_dir=rel_state"]))
+    assert spec.dataset.path == str(PROJECT_ROOT / "data" / "other.csv")
+    assert spec.paths["state_dir"] == str(PROJECT_ROOT / "rel_state")
+
+
+def test_unknown_option_lists_choices():
+    with pytest.raises(MissingConfigException) as err:
+        compose_config(["model=ridgee"])
+    assert "ridge" in str(err.value.options) and "hist_gradient_boosting" in str(err.value.options)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        (["+cleaning.strateggy=x"], "cleaning.strateggy: unknown key"),
+        (["split.test_size=abc"], "split.test_size: Input should be a valid number"),
+        (["split.test_size=1.5"], "split.test_size: Input should be less than 1"),
+        (["cleaning.strategy=magic"], "cleaning.strategy: Input should be 'impute_median' or 'drop_incomplete'"),
+        (["model=ridge", "model.alpha=-1"], "The 'alpha' parameter of Ridge must be"),
+        (["model=ridge", "+model.alpah=3"], "unknown parameter(s) ['alpah'] for Ridge"),
+        (["features.derived=[delivery_dayz]"], "unknown derived feature(s) ['delivery_dayz']"),
+        (["features.numeric=[price,review_score]"], "would leak the target"),
+    ],
+)
+def test_invalid_config_is_named(overrides, fragment):
+    with pytest.raises(ConfigError) as err:
+        compose_spec(compose_config(overrides))
+    assert fragment in str(err.value)
+
+
+def test_help_and_cfg_do_not_import_the_heavy_stack():
+    code = (  # at exit: `python -m olist_pipeline` ends the process itself (after the atexit handlers)
+        "import atexit, sys, runpy\n"
+        "atexit.register(lambda: print('HEAVY', 'zenml' in sys.modules, 'mlflow' in sys.modules))\n"
+        "sys.argv = ['olist_pipeline', '--cfg', 'job']\n"
+        "runpy.run_module('olist_pipeline', run_name='__main__')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120).stdout
+    assert "model:" in out and "HEAVY False False" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["model=ridgee"], "Available options in 'model'"),
+        (["split.test_size=abc"], "error: invalid configuration: split.test_size"),
+        (["model.alpah=3"], "Could not override 'model.alpah'"),
+        (["dataset.path=/nonexistent/orders.csv"], "error: /nonexistent/orders.csv: file not found"),
+        (["dataset.path={empty}"], "file is empty"),
+        (["dataset.path={folder}"], "is a folder, expected a CSV file"),
+        (["model=ridge", "model.alpha=-1"], "error: invalid configuration: model: The 'alpha' parameter of Ridge"),
+        (["features=seed", "features.numeric=[price,prize]"], "features.numeric: unknown column(s) ['prize']"),
+        (["dataset=olist_kaggle", "dataset.path={folder}"], "missing Kaggle table(s) ['olist_orders_dataset.csv'"),
+    ],
+)
+def test_cli_config_errors_are_one_clear_message(args, fragment, tmp_path):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    args = [a.format(empty=tmp_path / "empty.csv", folder=tmp_path) for a in args]
+    result = cli(*args)
+    assert result.returncode != 0
+    assert fragment in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_cli_help_lists_groups():
+    result = cli("--help")
+    assert result.returncode == 0
+    assert "model: hist_gradient_boosting, hist_gradient_boosting_per_order, linear_regression, random_forest, ridge" in result.stdout
+
+
+def test_help_group_listing_shortcut_lists_what_hydra_lists(monkeypatch):
+    """`--help` lists config groups from one shared Hydra repository (cli._share_group_listing): the same
+    options for every group, app and hydra/ alike, as Hydra's own per-group listing."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.object_type import ObjectType
+
+    from olist_pipeline.app.cli import _share_group_listing
+    from olist_pipeline.paths import CONF_DIR
+
+    monkeypatch.setattr(ConfigLoaderImpl, "get_group_options", ConfigLoaderImpl.get_group_options)  # restored after
+    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONF_DIR)))
+    groups = ["model", "features", "stack", "env", "hydra/launcher", "hydra/sweeper", ""]
+    expected = {(g, f): loader.get_group_options(g, f) for g in groups for f in (ObjectType.CONFIG, ObjectType.GROUP, None)}
+    _share_group_listing()
+    got = {(g, f): loader.get_group_options(g, f) for g in groups for f in (ObjectType.CONFIG, ObjectType.GROUP, None)}
+    assert got == expected
+    assert "hist_gradient_boosting" in got[("model", ObjectType.CONFIG)] and "hydra" in got[("", ObjectType.GROUP)]
+
+
+def test_deferred_checks_import_no_scikit_learn_and_the_full_spec_still_refuses():
+    # What an identical re-run validates before it is answered from the earlier run's record.
+    code = (
+        "import sys\n"
+        "from olist_pipeline.app.cli import resolve_config\n"
+        "from olist_pipeline.config.compose import compose_config\n"
+        "from olist_pipeline.errors import ConfigError\n"
+        "from olist_pipeline.config.spec import build_run_spec\n"
+        "container = resolve_config(compose_config(['model=ridge', 'model.alpha=-1', 'features.derived=[dayz]']))\n"
+        "build_run_spec(container, defer_library_checks=True)\n"
+        "print('SKLEARN', 'sklearn' in sys.modules)\n"
+        "try:\n    build_run_spec(container)\nexcept ConfigError as exc:\n    print('REFUSED', exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120).stdout
+    assert "SKLEARN False" in out
+    assert "REFUSED" in out and "The 'alpha' parameter of Ridge" in out and "unknown derived feature(s) ['dayz']" in out
+
+
+def test_a_bad_estimator_parameter_stops_the_cli_before_anything_is_created(tmp_path):
+    result = cli("model=ridge", "model.alpha=-1", state_dir=tmp_path / "state")
+    assert result.returncode != 0 and "The 'alpha' parameter of Ridge" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["hydra"]  # no ZenML/MLflow state
