@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from olist_pipeline.domain.cleaning import clean
-from olist_pipeline.app.cli import compose_spec
+from olist_pipeline.config.compose import compose_spec
 from olist_pipeline.config.compose import compose_config
 from olist_pipeline.domain.data.io import load_table
 from olist_pipeline.domain.data.schema import validate_merged

@@ -35,7 +35,7 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from olist_pipeline.app.cli import compose_spec  # noqa: E402
+from olist_pipeline.config.compose import compose_spec  # noqa: E402
 from olist_pipeline.config.compose import compose_config  # noqa: E402
 from olist_pipeline.errors import OlistError, ServiceError  # noqa: E402
 from olist_pipeline.stack.infra import credential, env_file, read_env_file  # noqa: E402

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from olist_pipeline.app.cli import compose_spec
+from olist_pipeline.config.compose import compose_spec
 from olist_pipeline.config.compose import compose_config
 from olist_pipeline.stack.infra import configure_environment, provision
 

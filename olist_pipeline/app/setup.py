@@ -11,7 +11,7 @@ import sys
 
 from rich.console import Console
 
-from olist_pipeline.app.cli import compose_spec
+from olist_pipeline.config.compose import compose_spec
 from olist_pipeline.config.compose import compose_config
 from olist_pipeline.errors import OlistError
 from olist_pipeline.stack.infra import configure_environment, ensure_mlflow_experiment, provision

@@ -12,7 +12,8 @@ from rich.table import Table
 
 from typing import Any
 
-from olist_pipeline.runs.runner import NEVER_CACHED, InferenceResult, RunResult
+from olist_pipeline.runs.inference import InferenceResult
+from olist_pipeline.runs.training import NEVER_CACHED, RunResult
 from olist_pipeline.config.spec import RunSpec
 
 

@@ -56,7 +56,7 @@ def record_lost_job(sweep_dir: Path, number: int, overrides: list[str], error: s
     sweep exits non-zero. Returns False outside a sweep this callback runs (no sweep.json)."""
     if not (Path(sweep_dir) / SWEEP_FILE).exists():
         return False
-    from olist_pipeline.app.cli import _fail
+    from olist_pipeline.app.console import fail as _fail
 
     _fail(f"job #{number} ({' '.join(overrides)}): {error}")
     append_job(sweep_dir, {"job": number, "overrides": " ".join(overrides), "status": "failed", "error": error})
@@ -136,7 +136,7 @@ def _job_config(config: DictConfig) -> DictConfig:
 
 
 #: The project's modules a training job imports (besides resident.WARM_MODULES' libraries).
-JOB_MODULES = ("olist_pipeline.runs.runner", "olist_pipeline.pipelines.training", "olist_pipeline.steps.training",
+JOB_MODULES = ("olist_pipeline.runs.training", "olist_pipeline.pipelines.training", "olist_pipeline.steps.training",
                "olist_pipeline.steps.evaluation", "olist_pipeline.steps.promotion", "olist_pipeline.app.summary",
                "skops.io")  # fmt: skip
 
@@ -175,7 +175,7 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.enabled:
             return
-        from olist_pipeline.app.cli import compose_spec
+        from olist_pipeline.config.compose import compose_spec
         from olist_pipeline.stack.infra import configure_environment, ensure_mlflow_experiment, provision
         from olist_pipeline.stack.registry import mlflow_client
         from olist_pipeline.speed.resident import settle_gc

@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 
-from olist_pipeline.app.cli import compose_spec
+from olist_pipeline.config.compose import compose_spec
 from olist_pipeline.config.compose import compose_config
 
 

@@ -10,17 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from olist_pipeline.errors import ConfigError
-
-
-#: Validation context key: skip the checks that import scikit-learn (see `build_run_spec`).
-DEFER_LIBRARY_CHECKS = "defer_library_checks"
-
-
-def _deferred(info: ValidationInfo) -> bool:
-    return bool(info.context and info.context.get(DEFER_LIBRARY_CHECKS))
 
 
 class _Spec(BaseModel):
@@ -97,9 +89,7 @@ class FeaturesSpec(_Spec):
 
     @field_validator("derived")
     @classmethod
-    def _known_derived(cls, names: list[str], info: ValidationInfo) -> list[str]:
-        if _deferred(info):
-            return names
+    def _known_derived(cls, names: list[str]) -> list[str]:
         from olist_pipeline.domain.features import DERIVED
 
         unknown = [n for n in names if n not in DERIVED]
@@ -147,9 +137,7 @@ class ModelSpec(_Spec):
         return dict(self.model_extra or {})
 
     @model_validator(mode="after")
-    def _valid_estimator(self, info: ValidationInfo) -> ModelSpec:
-        if _deferred(info):
-            return self
+    def _valid_estimator(self) -> ModelSpec:
         from olist_pipeline.domain.models import build_estimator
 
         build_estimator(self.target, self.params)  # raises ValueError naming the bad parameter
@@ -318,19 +306,14 @@ def _format_errors(err: ValidationError) -> str:
     return "; ".join(lines)
 
 
-def build_run_spec(config: dict[str, Any], defer_library_checks: bool = False) -> RunSpec:
+def build_run_spec(config: dict[str, Any]) -> RunSpec:
     """Validate a resolved config (plain dict from Hydra/OmegaConf) into a `RunSpec`.
-
-    `defer_library_checks`: leave out the checks that import scikit-learn (the estimator's parameters,
-    the derived-feature names; 1.3 s of a 2.6 s identical re-run). Only for a spec that may be answered
-    from an identical earlier run, which passed them with the same code and libraries; validate fully
-    before running anything.
 
     Raises:
         ConfigError: naming each invalid key and why.
     """
     try:
-        return RunSpec.model_validate(config, context={DEFER_LIBRARY_CHECKS: defer_library_checks})
+        return RunSpec.model_validate(config)
     except ValidationError as err:
         raise ConfigError(f"invalid configuration: {_format_errors(err)}") from None
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
 from typing import Any
 
 from olist_pipeline.paths import PROJECT_ROOT
@@ -27,18 +26,6 @@ def git_commit() -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return f"{sha}-dirty" if dirty else sha
-
-
-def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """{'model': {'alpha': 1}} -> {'model.alpha': '1'}: the composed config as MLflow params."""
-    flat: dict[str, str] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = str(value)[:6000]
-    return flat
 
 
 #: Module prefixes whose types a model we trained ourselves may contain (skops allow-list policy).

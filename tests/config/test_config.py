@@ -9,11 +9,11 @@ import pytest
 from hydra.errors import MissingConfigException
 from omegaconf import OmegaConf
 
-from olist_pipeline.app.cli import compose_spec
+from olist_pipeline.config.compose import compose_spec
 from olist_pipeline.config.compose import compose_config
 from olist_pipeline.errors import ConfigError
 from olist_pipeline.paths import CONF_DIR, PROJECT_ROOT
-from olist_pipeline.stack.tracking import flatten
+from olist_pipeline.config.compose import flatten
 
 from tests.conftest import cli
 
@@ -135,42 +135,10 @@ def test_cli_help_lists_groups():
     assert "model: hist_gradient_boosting, hist_gradient_boosting_per_order, linear_regression, random_forest, ridge" in result.stdout
 
 
-def test_help_group_listing_shortcut_lists_what_hydra_lists(monkeypatch):
-    """`--help` lists config groups from one shared Hydra repository (cli._share_group_listing): the same
-    options for every group, app and hydra/ alike, as Hydra's own per-group listing."""
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra._internal.utils import create_config_search_path
-    from hydra.core.object_type import ObjectType
-
-    from olist_pipeline.app.cli import _share_group_listing
-    from olist_pipeline.paths import CONF_DIR
-
-    monkeypatch.setattr(ConfigLoaderImpl, "get_group_options", ConfigLoaderImpl.get_group_options)  # restored after
-    loader = ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONF_DIR)))
-    groups = ["model", "features", "stack", "env", "hydra/launcher", "hydra/sweeper", ""]
-    expected = {(g, f): loader.get_group_options(g, f) for g in groups for f in (ObjectType.CONFIG, ObjectType.GROUP, None)}
-    _share_group_listing()
-    got = {(g, f): loader.get_group_options(g, f) for g in groups for f in (ObjectType.CONFIG, ObjectType.GROUP, None)}
-    assert got == expected
-    assert "hist_gradient_boosting" in got[("model", ObjectType.CONFIG)] and "hydra" in got[("", ObjectType.GROUP)]
-
-
-def test_deferred_checks_import_no_scikit_learn_and_the_full_spec_still_refuses():
-    # What an identical re-run validates before it is answered from the earlier run's record.
-    code = (
-        "import sys\n"
-        "from olist_pipeline.app.cli import resolve_config\n"
-        "from olist_pipeline.config.compose import compose_config\n"
-        "from olist_pipeline.errors import ConfigError\n"
-        "from olist_pipeline.config.spec import build_run_spec\n"
-        "container = resolve_config(compose_config(['model=ridge', 'model.alpha=-1', 'features.derived=[dayz]']))\n"
-        "build_run_spec(container, defer_library_checks=True)\n"
-        "print('SKLEARN', 'sklearn' in sys.modules)\n"
-        "try:\n    build_run_spec(container)\nexcept ConfigError as exc:\n    print('REFUSED', exc)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120).stdout
-    assert "SKLEARN False" in out
-    assert "REFUSED" in out and "The 'alpha' parameter of Ridge" in out and "unknown derived feature(s) ['dayz']" in out
+def test_the_spec_refuses_a_bad_estimator_argument_and_an_unknown_derived_feature_together():
+    with pytest.raises(ConfigError) as err:
+        compose_spec(compose_config(["model=ridge", "model.alpha=-1", "features.derived=[dayz]"]))
+    assert "The 'alpha' parameter of Ridge" in str(err.value) and "unknown derived feature(s) ['dayz']" in str(err.value)
 
 
 def test_a_bad_estimator_parameter_stops_the_cli_before_anything_is_created(tmp_path):

@@ -130,7 +130,7 @@ def test_real_merged_table_passes():
 
 
 def test_pinned_sha256_is_enforced_before_any_work(tmp_path, good):
-    from olist_pipeline.runs.runner import fingerprint_dataset
+    from olist_pipeline.runs.common import fingerprint_dataset
 
     path = tmp_path / "d.csv"
     good.to_csv(path, index=False)
@@ -201,10 +201,10 @@ def test_a_parse_started_ahead_is_what_ingest_gets(tmp_path, good):
     ],
 )
 def test_the_input_is_parsed_ahead_only_where_ingest_will_run(tmp_path, overrides, home_used, started):
-    from olist_pipeline.app.cli import compose_spec
+    from olist_pipeline.config.compose import compose_spec
     from olist_pipeline.config.compose import compose_config
     from olist_pipeline.domain.data import io
-    from olist_pipeline.runs.runner import _load_ahead, _fingerprint
+    from olist_pipeline.runs.common import fingerprint as _fingerprint, load_ahead as _load_ahead
 
     spec, _, _ = compose_spec(compose_config(["+env=dev", f"paths.state_dir={tmp_path}", *overrides]))
     if home_used:

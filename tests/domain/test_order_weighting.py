@@ -71,7 +71,7 @@ def test_per_order_model_predicts_one_value_per_raw_row(orders):
 
 
 def test_prod_config_selects_the_per_order_model():
-    from olist_pipeline.app.cli import compose_spec
+    from olist_pipeline.config.compose import compose_spec
     from olist_pipeline.config.compose import compose_config
 
     spec, _, _ = compose_spec(compose_config(["+env=prod"]))
@@ -89,7 +89,7 @@ def test_prod_model_on_the_real_merged_table():
     R² >= 0.30; this model reaches 0.203 (see README "Results on the real data"), so the test guards
     the gain over the previous prod model (0.174) rather than the unmet target."""
     from olist_pipeline.domain.cleaning import clean
-    from olist_pipeline.app.cli import compose_spec
+    from olist_pipeline.config.compose import compose_spec
     from olist_pipeline.config.compose import compose_config
     from olist_pipeline.domain.data.io import load_table
     from olist_pipeline.domain.metrics import regression_metrics

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from olist_pipeline.app.cli import compose_spec
+from olist_pipeline.config.compose import compose_spec
 from olist_pipeline.config.compose import compose_config
 from olist_pipeline.errors import ConfigError
 from olist_pipeline.domain.promotion import decide, parse_threshold

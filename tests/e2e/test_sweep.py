@@ -298,7 +298,7 @@ def test_optuna_search_optimises_validation_never_test(tmp_path, tiny_data, laun
     # the best parameters, as a ready-to-use experiment that trains and scores on the test split
     written = experiments / "hist_gradient_boosting_optuna_best.yaml"
     assert written.read_text().startswith("# @package _global_")
-    from olist_pipeline.app.cli import compose_spec
+    from olist_pipeline.config.compose import compose_spec
     from olist_pipeline.config.compose import compose_config
 
     spec, _, _ = compose_spec(compose_config([f"hydra.searchpath=[file://{tmp_path}]", f"experiment={written.stem}"]))

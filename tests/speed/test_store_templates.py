@@ -107,7 +107,7 @@ def test_a_seeded_mlflow_store_is_a_complete_new_store(tmp_path, monkeypatch):
 
 _OPEN_HOME = """
 import json, os, sys
-from olist_pipeline.app.cli import compose_spec
+from olist_pipeline.config.compose import compose_spec
 from olist_pipeline.config.compose import compose_config
 from olist_pipeline.stack.infra import configure_environment, provision
 spec, _, _ = compose_spec(compose_config(["+env=dev", "paths.state_dir=" + sys.argv[1]]))
