@@ -13,7 +13,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from olist_pipeline.speed import resident
+from olist_pipeline import speed
 from olist_pipeline.app.console import fail
 from olist_pipeline.errors import ConfigError, OlistError
 from olist_pipeline.config.compose import compose_spec
@@ -33,7 +33,7 @@ def dispatch(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> float |
 
     name = spec.pipeline.name
     if name not in ("training", "cd"):
-        resident.settle_gc()  # only a training run holds the collector until its stack is set up
+        speed.settle_gc()  # only a training run holds the collector until its stack is set up
     if name == "undeploy":
         from olist_pipeline.runs.deploy import run_undeploy
 

@@ -135,7 +135,7 @@ def _job_config(config: DictConfig) -> DictConfig:
     return cfg
 
 
-#: The project's modules a training job imports (besides resident.WARM_MODULES' libraries).
+#: The project's modules a training job imports (besides the libraries the speed package preloads).
 JOB_MODULES = ("olist_pipeline.runs.training", "olist_pipeline.pipelines.training", "olist_pipeline.steps.training",
                "olist_pipeline.steps.evaluation", "olist_pipeline.steps.promotion", "olist_pipeline.app.summary",
                "skops.io")  # fmt: skip
@@ -151,13 +151,12 @@ def preload_jobs(job_configs: list[DictConfig] | None = None) -> None:
     What no job of `job_configs` needs is left out: the report's plotting libraries unless a job draws
     its report, and ZenML's flavor classes (only a run creating a ZenML store imports them; the sweep's
     callback has set the store up by now)."""
-    from olist_pipeline.speed.resident import WARM_MODULES, preload
+    from olist_pipeline import speed
 
     report = job_configs is None or any(
         OmegaConf.select(cfg, "evaluation.report", default=True) is not False for cfg in job_configs
     )
-    modules = tuple(m for m in WARM_MODULES + JOB_MODULES if report or m not in REPORT_MODULES)
-    preload(modules, flavors=False)
+    speed.preload_for_jobs(JOB_MODULES, leave_out=() if report else REPORT_MODULES)
 
 
 class SweepCallback(Callback):
@@ -178,7 +177,7 @@ class SweepCallback(Callback):
         from olist_pipeline.config.compose import compose_spec
         from olist_pipeline.stack.infra import configure_environment, ensure_mlflow_experiment, provision
         from olist_pipeline.stack.registry import mlflow_client
-        from olist_pipeline.speed.resident import settle_gc
+        from olist_pipeline import speed
 
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -210,7 +209,7 @@ class SweepCallback(Callback):
         self._choices = {k: str(v) for k, v in config.hydra.runtime.choices.items() if not k.startswith("hydra")}
         atexit.register(self._finish, aborted=True)
         # The sweep's set-up is done: its process collects as usual from here on, whatever the launcher.
-        settle_gc()
+        speed.settle_gc()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.enabled and self._finish(aborted=False):

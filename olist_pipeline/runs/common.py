@@ -9,7 +9,7 @@ from typing import Any
 from olist_pipeline.config.spec import RunSpec
 from olist_pipeline.domain.data import loaders
 from olist_pipeline.errors import DataError
-from olist_pipeline.speed import resident
+from olist_pipeline import speed
 from olist_pipeline.stack import logs
 from olist_pipeline.stack.infra import check_services, configure_environment, ensure_mlflow_experiment, provision
 
@@ -31,7 +31,7 @@ def timestamp() -> str:
 def fingerprint(spec: RunSpec) -> str:
     """The input's sha256. Its bytes are kept for ingest, within the in-process table hand-off's budget,
     when ingest runs in this process."""
-    keep = spec.pipeline.handoff_mb << 20 if spec.stack.steps_run_here else 0
+    keep = speed.keep_input_bytes(spec.pipeline.handoff_mb << 20) if spec.stack.steps_run_here else 0
     return fingerprint_dataset(spec.dataset.format, Path(spec.dataset.path), spec.dataset.sha256, keep)
 
 
@@ -72,7 +72,7 @@ def run_options(spec: RunSpec) -> dict[str, Any]:
 
     from olist_pipeline.stack.materializers import HANDOFF
 
-    HANDOFF.max_bytes = spec.pipeline.handoff_mb << 20
+    HANDOFF.max_bytes = speed.handoff_bytes(spec.pipeline.handoff_mb << 20)
 
     return {
         "enable_cache": spec.enable_cache,
@@ -86,4 +86,4 @@ def run_options(spec: RunSpec) -> dict[str, Any]:
 
 def settle_gc() -> None:
     """Imports, stores and stack are set up: what the steps create is collected as usual."""
-    resident.settle_gc()
+    speed.settle_gc()

@@ -44,6 +44,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from olist_pipeline.environment import ZENML_ENV_DEFAULTS
+
 PROTOCOL = 1
 ENV_SWITCH = "OLIST_RESIDENT"  # off | require | (unset / anything else: use the runner when it is up)
 ENV_DIR = "OLIST_RESIDENT_DIR"  # where the socket, pid and log live (default: a per-user runtime dir)
@@ -75,17 +77,8 @@ VOLATILE_ENV = frozenset({
     "ARGS", "ENV", "INPUT", "VERSION", "STACK_ARGS", "PYTEST_ARGS", "BENCH_ARGS",
 })  # fmt: skip
 
-#: Set for every ZenML process we start: no network (analytics), no browser, plain tracebacks. The runner
-#: sets them before its imports, as olist_pipeline.stack.infra does before a process's first ZenML import.
-ZENML_ENV_DEFAULTS = {
-    "ZENML_ANALYTICS_OPT_IN": "false",
-    "AUTO_OPEN_DASHBOARD": "false",
-    "ZENML_ENABLE_RICH_TRACEBACK": "false",
-    "ZENML_LOGGING_VERBOSITY": "WARN",
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-    "GIT_PYTHON_REFRESH": "quiet",
-}
+#: The project's modules the runner itself imports (the rest each child imports fresh).
+RUNNER_OWN_MODULES = frozenset({__name__, __package__, "olist_pipeline.environment"})
 
 _HEADER = struct.Struct("!I")
 
@@ -385,7 +378,7 @@ class Runner:
         for key, value in ZENML_ENV_DEFAULTS.items():
             os.environ.setdefault(key, value)
         preload(self.modules)
-        own = sorted(m for m in sys.modules if m.startswith("olist_pipeline.") and m not in (__name__, __package__))
+        own = sorted(m for m in sys.modules if m.startswith("olist_pipeline.") and m not in RUNNER_OWN_MODULES)
         if own:  # a child must import the project's code itself, or it would run a stale copy
             raise ResidentError(f"warming up imported the project's own modules: {own}")
         os.environ.clear()

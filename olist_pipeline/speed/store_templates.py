@@ -223,7 +223,7 @@ def main() -> int:
     if templates_dir() is None:
         print("store templates are off (OLIST_STORE_TEMPLATES=off)")
         return 0
-    from olist_pipeline.speed.resident import ZENML_ENV_DEFAULTS
+    from olist_pipeline.environment import ZENML_ENV_DEFAULTS
 
     with tempfile.TemporaryDirectory(prefix="olist-store-templates-") as scratch:
         # Building opens a ZenML global configuration: a throwaway one, not the user's.

@@ -14,9 +14,8 @@ from pathlib import Path
 
 from olist_pipeline.errors import ConfigError, ServiceError
 from olist_pipeline.paths import PROJECT_ROOT
-# ZENML_ENV_DEFAULTS: set for every ZenML process we start (no network, no browser, plain tracebacks);
-# defined beside the resident runner, which sets them before its imports as provisioning does here.
-from olist_pipeline.speed.resident import ZENML_ENV_DEFAULTS, memoize_package_index
+from olist_pipeline import speed
+from olist_pipeline.environment import ZENML_ENV_DEFAULTS
 from olist_pipeline.config.spec import StackSpec
 
 
@@ -70,7 +69,7 @@ def configure_environment(stack: StackSpec) -> None:
         for key in ("ZENML_STORE_URL", "ZENML_STORE_USERNAME", "ZENML_STORE_PASSWORD", "ZENML_STORE_API_KEY"):
             os.environ.pop(key, None)
     os.environ["MLFLOW_TRACKING_URI"] = stack.mlflow_tracking_uri
-    memoize_package_index()
+    speed.memoize_package_index()
     from olist_pipeline.stack import sqlite_reads
 
     sqlite_reads.install()  # before any store is opened: an interrupted read must not hold a store's lock
@@ -144,14 +143,7 @@ def _opening_local_store(stack: StackSpec) -> Iterator[None]:
     if stack.zenml_store is not None:
         yield
         return
-    from olist_pipeline.speed import store_templates
-
-    store = store_templates.local_zenml_store()
-    if store is None:
-        yield
-        return
-    store_templates.seed_zenml_home(store)
-    with store_templates.skip_migration_check_if_current(store):
+    with speed.opening_local_zenml_store():
         yield
 
 
@@ -242,12 +234,10 @@ def ensure_mlflow_experiment(stack: StackSpec, experiment_name: str) -> str:
     """
     from mlflow.tracking import MlflowClient
 
-    from olist_pipeline.speed.store_templates import seed_mlflow_store
-
     uri = stack.mlflow_tracking_uri
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        seed_mlflow_store(uri)
+        speed.seed_mlflow_store(uri)
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name(experiment_name)
     if experiment is not None:

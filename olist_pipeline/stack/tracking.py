@@ -37,9 +37,8 @@ def skops_trusted_types(model: object) -> list[str]:
 
     Any other type in the model is refused, so a model never ships with an open allow-list.
     """
-    from olist_pipeline.speed.resident import import_skops_io
+    import skops.io as skops_io
 
-    skops_io = import_skops_io()  # its trusted-type list without walking all of scikit-learn
     found = skops_io.get_untrusted_types(data=skops_io.dumps(model))
     foreign = [t for t in found if not t.startswith(TRUSTED_MODULE_PREFIXES)]
     if foreign:
