@@ -13,7 +13,7 @@ export AUTO_OPEN_DASHBOARD := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup stack run cd serve serve-stop predict lineage services-up services-down services-status slurm-up slurm-down sweep resident-up resident-down resident-status dashboard test test-fast bench report-real data ui clean clean-state
+.PHONY: lint-imports help setup stack run cd serve serve-stop predict lineage services-up services-down services-status slurm-up slurm-down sweep resident-up resident-down resident-status dashboard test test-fast bench report-real data ui clean clean-state
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -79,11 +79,16 @@ slurm-down: $(STAMP) ## stop it
 dashboard: $(STAMP) ## the ZenML dashboard of the active stack (local: a ZenML server on the local store)
 	$(PY) -m olist_pipeline.app.dashboard +env=$(ENV) $(ARGS)
 
-test: $(STAMP) ## the full test suite (unit, config, end-to-end; isolated ZenML/MLflow homes)
+test: $(STAMP) ## the architecture contracts, then the full test suite (unit, config, end-to-end; isolated ZenML/MLflow homes)
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-fast: $(STAMP) ## only the fast unit and config tests
+test-fast: $(STAMP) ## the architecture contracts, then only the fast unit and config tests
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint-imports: $(STAMP) ## check the architecture contracts (layers, pure domain, no cycles, private APIs): docs/architecture.md
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP) ## overhead vs the plain script (5k/100k/1M/real rows), sweep speedup, serving latency -> BENCHMARKS.md (~1 h)
 	$(PY) scripts/bench.py $(BENCH_ARGS)
