@@ -6,11 +6,11 @@ it. After a completed run the runner records its results under that key. A later
 key is answered from the record (as `make` and `dvc repro` skip an up-to-date target), in well under a
 second instead of paying ZenML's and MLflow's start-up for a run whose every step would be cached.
 
-The record is only trusted while what it points at is still true, checked read-only in the local
-SQLite stores (no ZenML or MLflow import): the ZenML run still exists and completed, its MLflow run is
+The record is only trusted while what it points at is still true (`stack.store_reads.still_valid`,
+read-only in the local SQLite stores): the ZenML run still exists and completed, its MLflow run is
 still active, and the production model version is the one the gate left in place (the gate's outcome
 depends on the champion, so a changed champion means the run is not identical any more). Anything
-else — a server stack, a store that cannot be read, a schema this code does not know — is a miss and
+else (a server stack, a store that cannot be read, a schema this code does not know) is a miss and
 the pipeline runs as usual. `pipeline.reuse_identical_run=false` or `enable_cache=false` always runs it.
 """
 
@@ -20,7 +20,6 @@ import functools
 import hashlib
 import json
 import os
-import sqlite3
 import tempfile
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -30,8 +29,6 @@ from olist_pipeline.paths import PACKAGE_DIR
 
 #: Libraries whose version changes what a run computes or records.
 LIBRARIES = ("zenml", "mlflow", "scikit-learn", "pandas", "numpy", "pandera", "pyarrow", "skops", "hydra-core")
-#: Relative to the ZenML config path: where ZenML keeps its default local SQLite store.
-ZENML_LOCAL_DB = Path("local_stores") / "default_zen_store" / "zenml.db"
 
 
 @functools.cache
@@ -76,41 +73,3 @@ def load(state_dir: str | Path, key: str) -> dict[str, Any] | None:
         return json.loads(record_path(state_dir, key).read_text())
     except (OSError, ValueError):
         return None
-
-
-def _query(db: Path, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-    # Read-only URI: never creates or migrates a store, never takes a write lock.
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=2) as connection:
-        return connection.execute(sql, args).fetchall()
-
-
-def production_version(zenml_db: Path, model_name: str) -> int | None:
-    """The ZenML model version in stage `production`, read from the local store."""
-    rows = _query(
-        zenml_db,
-        "SELECT mv.number FROM model_version mv JOIN model m ON mv.model_id = m.id "
-        "WHERE m.name = ? AND mv.stage = 'production'",
-        (model_name,),
-    )
-    return int(rows[0][0]) if rows else None
-
-
-def still_valid(record: dict[str, Any], zenml_config_path: str, mlflow_tracking_uri: str) -> bool:
-    """True when the local stores still hold the recorded runs and the champion is unchanged."""
-    if not mlflow_tracking_uri.startswith("sqlite:///"):
-        return False
-    zenml_db = Path(zenml_config_path) / ZENML_LOCAL_DB
-    mlflow_db = Path(mlflow_tracking_uri.removeprefix("sqlite:///"))
-    if not (zenml_db.is_file() and mlflow_db.is_file()):
-        return False
-    try:
-        run = _query(zenml_db, "SELECT status FROM pipeline_run WHERE id = ?", (record["zenml_run_id"].replace("-", ""),))
-        mlflow_run = _query(mlflow_db, "SELECT lifecycle_stage FROM runs WHERE run_uuid = ?", (record["mlflow_run_id"],))
-        champion = production_version(zenml_db, record["model_name"])
-    except (sqlite3.Error, KeyError, AttributeError):
-        return False
-    return (
-        run == [("completed",)]
-        and mlflow_run == [("active",)]
-        and champion == record.get("production_after")
-    )

@@ -17,6 +17,7 @@ from typing import Any
 
 from olist_pipeline.config.spec import RunSpec
 from olist_pipeline.runs import reuse
+from olist_pipeline.stack import store_reads
 from olist_pipeline.runs.common import fingerprint, load_ahead, prepare, run_options, settle_gc, timestamp
 from olist_pipeline.stack.tracking import EXTRA_CONFIG_YAML, EXTRA_OVERRIDES, EXTRA_PARAMS, git_commit
 
@@ -109,7 +110,7 @@ def answered_from_record(spec: RunSpec, key: str) -> RunResult | None:
     """The result of an earlier identical run whose records are all still in place, else None.
     Read-only: nothing is configured or created before."""
     record = reuse.load(spec.paths["state_dir"], key)
-    if record is None or not reuse.still_valid(record, spec.stack.zenml_config_path, spec.stack.mlflow_tracking_uri):
+    if record is None or not store_reads.still_valid(record, spec.stack.zenml_config_path, spec.stack.mlflow_tracking_uri):
         return None
     known = {f.name for f in fields(RunResult)}
     return RunResult(**{k: v for k, v in record.items() if k in known}, reused=True)

@@ -1,5 +1,5 @@
 """The identical-run record (olist_pipeline/runs/reuse.py): its key, its atomic file, and the checks that
-decide whether it may still answer. End to end (real stores): tests/test_end_to_end.py."""
+decide whether it may still answer. End to end (real stores): tests/e2e/test_end_to_end.py."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from olist_pipeline.runs import reuse
+from olist_pipeline.stack import store_reads
 
 RECORD = {"zenml_run_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "mlflow_run_id": "abc", "model_name": "m", "production_after": 3}
 
@@ -38,7 +39,7 @@ def test_record_round_trip_and_unreadable_record(tmp_path):
 
 def _stores(tmp_path: Path, run_status: str = "completed", stage: str | None = "production", lifecycle: str = "active"):
     """Minimal local stores with the columns the checks read (the real ones: the end-to-end tests)."""
-    zenml_db = tmp_path / "zenml" / reuse.ZENML_LOCAL_DB
+    zenml_db = tmp_path / "zenml" / store_reads.ZENML_LOCAL_DB
     zenml_db.parent.mkdir(parents=True)
     with sqlite3.connect(zenml_db) as db:
         db.execute("CREATE TABLE pipeline_run (id TEXT, status TEXT)")
@@ -55,7 +56,7 @@ def _stores(tmp_path: Path, run_status: str = "completed", stage: str | None = "
 
 
 def test_valid_while_runs_exist_and_the_champion_is_unchanged(tmp_path):
-    assert reuse.still_valid(RECORD, *_stores(tmp_path))
+    assert store_reads.still_valid(RECORD, *_stores(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -64,13 +65,13 @@ def test_valid_while_runs_exist_and_the_champion_is_unchanged(tmp_path):
     ids=["run-not-completed", "champion-changed", "mlflow-run-deleted"],
 )
 def test_invalid_when_anything_it_points_at_changed(tmp_path, change):
-    assert not reuse.still_valid(RECORD, *_stores(tmp_path, **change))
+    assert not store_reads.still_valid(RECORD, *_stores(tmp_path, **change))
 
 
 def test_invalid_for_other_stores_and_unknown_schemas(tmp_path):
     zenml_path, mlflow_uri = _stores(tmp_path)
-    assert not reuse.still_valid(RECORD, zenml_path, "http://127.0.0.1:5000")  # a server: never trusted
-    assert not reuse.still_valid(RECORD, str(tmp_path / "nowhere"), mlflow_uri)
-    with sqlite3.connect(Path(zenml_path) / reuse.ZENML_LOCAL_DB) as db:
+    assert not store_reads.still_valid(RECORD, zenml_path, "http://127.0.0.1:5000")  # a server: never trusted
+    assert not store_reads.still_valid(RECORD, str(tmp_path / "nowhere"), mlflow_uri)
+    with sqlite3.connect(Path(zenml_path) / store_reads.ZENML_LOCAL_DB) as db:
         db.execute("DROP TABLE model_version")
-    assert not reuse.still_valid(RECORD, zenml_path, mlflow_uri)  # schema not as expected: a miss
+    assert not store_reads.still_valid(RECORD, zenml_path, mlflow_uri)  # schema not as expected: a miss
