@@ -7,7 +7,6 @@ the stack and activates it; run twice, the second call changes nothing and says 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from olist_pipeline.paths import PROJECT_ROOT
 from olist_pipeline import speed
 from olist_pipeline.environment import ZENML_ENV_DEFAULTS
 from olist_pipeline.config.spec import StackSpec
+from olist_pipeline.stack.locks import file_lock
 
 
 def env_file() -> Path:
@@ -96,17 +96,6 @@ def check_services(stack: StackSpec, timeout: float = 2.0) -> None:
             ) from None
         if status != 200:
             raise ServiceError(f"{name} at {url} answered HTTP {status}, expected 200")
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive `flock` on `path` for the duration of the block (processes on one machine)."""
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _store_lock(stack: StackSpec) -> contextlib.AbstractContextManager[None]:

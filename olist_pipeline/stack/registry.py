@@ -13,12 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from olist_pipeline.domain.promotion import ChampionView, Decision
 from olist_pipeline.errors import ConfigError
+from olist_pipeline.stack.tracking import EXTRA_CONFIG_YAML
 
 #: MLflow alias of the production model (aliases, not the deprecated registry stages).
 CHAMPION_ALIAS = "champion"
 #: Key of the ZenML model-version metadata that records the MLflow side.
 MLFLOW_METADATA_KEY = "mlflow"
+#: Name of the trained sklearn pipeline among a ZenML model version's artifacts.
+MODEL_ARTIFACT = "model"
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,39 @@ def register_in_mlflow(model_uri: str, name: str, tags: dict[str, str], descript
     return str(version.version)
 
 
+def register_candidate(logged_model_uri: str, model: Any, pipeline_run: Any, mlflow_run: Any, extra: dict[str, Any]) -> dict[str, str]:
+    """Register a training run's logged model as a new MLflow version of the run's ZenML `model`, tagged
+    with the ZenML side; return the MLflow side, to record on the ZenML version under MLFLOW_METADATA_KEY.
+
+    `extra` is the pipeline run's `config.extra` (data hash, git commit, composed config).
+    """
+    tags = {
+        "zenml_model": model.name,
+        "zenml_model_version": str(model.number),
+        "zenml_model_version_id": str(model.id),
+        "zenml_run_id": str(pipeline_run.id),
+        "zenml_run_name": pipeline_run.name,
+        "mlflow_run_id": mlflow_run.info.run_id,
+        "data_sha256": str(extra.get("data_sha256", "unknown")),
+        "git_commit": str(extra.get("git_commit", "unknown")),
+        "config": extra.get(EXTRA_CONFIG_YAML, ""),
+    }
+    registry_version = register_in_mlflow(
+        logged_model_uri,
+        model.name,
+        tags,
+        description=f"ZenML model {model.name} version {model.number}, run {pipeline_run.name}",
+    )
+    return {
+        "registered_model": model.name,
+        "registry_version": registry_version,
+        "model_uri": f"models:/{model.name}/{registry_version}",
+        "logged_model_uri": logged_model_uri,
+        "run_id": mlflow_run.info.run_id,
+        "experiment_id": mlflow_run.info.experiment_id,
+    }
+
+
 def mlflow_client() -> Any:
     """An MLflow client on the active stack's tracking server (configured by its experiment tracker)."""
     from mlflow import MlflowClient
@@ -62,6 +99,42 @@ def production_version(model_name: str) -> Any | None:
         return Client().get_model_version(model_name, ModelStages.PRODUCTION)
     except KeyError:
         return None
+
+
+def get_version(model_name: str, number: int) -> Any:
+    """ZenML model version `number` of `model_name` (KeyError when there is none)."""
+    from zenml.client import Client
+
+    return Client().get_model_version(model_name, number)
+
+
+def load_model(version: Any) -> Any:
+    """The trained sklearn pipeline of a ZenML model version, from the artifact store."""
+    return version.get_artifact(MODEL_ARTIFACT).load()
+
+
+def champion_view(version: Any | None) -> ChampionView | None:
+    """The production version (from `production_version`) as the promotion gate sees it, not yet re-scored."""
+    if version is None:
+        return None
+    ref = as_ref(version)
+    return ChampionView(number=ref.number, registry_version=ref.registry_version)
+
+
+def record_decision(model: Any, registry_version: str, mlflow_run_id: str, decision: Decision) -> None:
+    """Write the gate's decision where users look. Promoted: the MLflow `champion` alias and the ZenML
+    `production` stage move to the candidate. Either way: `promotion` tags on its registry version and
+    MLflow run. `model` is the step's ZenML model version."""
+    client = mlflow_client()
+    outcome = "promoted" if decision.promoted else "blocked"
+    if decision.promoted:
+        client.set_registered_model_alias(model.name, CHAMPION_ALIAS, registry_version)
+        # force=True moves the previous production version to `archived`.
+        model.set_stage("production", force=True)
+    client.set_model_version_tag(model.name, registry_version, "promotion", outcome)
+    client.set_model_version_tag(model.name, registry_version, "promotion_summary", decision.summary)
+    client.set_tag(mlflow_run_id, "promotion", outcome)
+    client.set_tag(mlflow_run_id, "promotion_summary", decision.summary[:5000])
 
 
 def _mlflow_metadata(version: Any) -> dict[str, Any]:

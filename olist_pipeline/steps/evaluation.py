@@ -10,7 +10,7 @@ from sklearn.pipeline import Pipeline
 from zenml import log_metadata, step
 from zenml.types import HTMLString
 
-from olist_pipeline.domain.metrics import regression_metrics
+from olist_pipeline.domain.metrics import model_scores
 from olist_pipeline.config.spec import EvaluationSpec
 
 
@@ -27,8 +27,7 @@ def evaluate(
     rows = (partition == split).to_numpy()
     X, y = model_input.loc[rows], target.loc[rows].to_numpy()
     predictions = model.predict(X)
-    metrics = regression_metrics(y, predictions, evaluation.metrics)
-    metrics.update(report.score_breakdown(y, predictions, evaluation.low_score_max))
+    metrics = model_scores(y, predictions, evaluation.metrics, evaluation.low_score_max)
     mlflow.log_metrics({f"{split}_{name}": value for name, value in metrics.items()})
     mlflow.log_metric(f"{split}_rows", int(rows.sum()))
     log_metadata({f"{split}_metrics": metrics, f"{split}_rows": int(rows.sum())})

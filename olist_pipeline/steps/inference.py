@@ -6,19 +6,18 @@ from typing import Annotated
 
 import pandas as pd
 from zenml import log_metadata, step
-from zenml.client import Client
 
 from olist_pipeline.domain.inference import predictions_frame
 from olist_pipeline.stack.materializers import ParquetMaterializer
-from olist_pipeline.stack.registry import as_ref
+from olist_pipeline.stack.registry import as_ref, get_version, load_model
 
 
 @step(output_materializers=ParquetMaterializer)
 def predict(orders: pd.DataFrame, model_name: str, model_version: int) -> Annotated[pd.DataFrame, "predictions"]:
     """Load the model artifact of `model_name` version `model_version` and score every row."""
-    version = Client().get_model_version(model_name, model_version)
+    version = get_version(model_name, model_version)
     ref = as_ref(version)
-    model = version.get_artifact("model").load()
+    model = load_model(version)
     out = predictions_frame(model, orders, model_name, ref.number, ref.registry_version or "")
     log_metadata({"rows": len(out), "model_name": model_name, "model_version": ref.number})
     return out

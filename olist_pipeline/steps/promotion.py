@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
 from sklearn.pipeline import Pipeline
 from zenml import get_step_context, log_metadata, step
 
-from olist_pipeline.stack.infra import file_lock
-from olist_pipeline.domain.promotion import Decision, decide
-from olist_pipeline.stack.registry import CHAMPION_ALIAS, as_ref, mlflow_client, production_version
 from olist_pipeline.config.spec import EvaluationSpec, PromotionSpec
-from olist_pipeline.domain.splits import TEST
+from olist_pipeline.domain.promotion import (
+    RESCORE_ERRORS,
+    ChampionView,
+    gate,
+    needs_champion_scores,
+    promotion_record,
+    rescore,
+)
+from olist_pipeline.stack.locks import promotion_lock
+from olist_pipeline.stack.registry import champion_view, load_model, production_version, record_decision
 
 logger = logging.getLogger(__name__)
-
-
-def _score(model: Pipeline, X: pd.DataFrame, y: pd.Series, evaluation: EvaluationSpec) -> dict[str, float]:
-    from olist_pipeline.domain.evaluation import score_breakdown
-    from olist_pipeline.domain.metrics import regression_metrics
-
-    predictions = model.predict(X)
-    scores = regression_metrics(y.to_numpy(), predictions, evaluation.metrics)
-    scores.update(score_breakdown(y.to_numpy(), predictions, evaluation.low_score_max))
-    return scores
 
 
 # Never cached: the decision depends on the current champion, which is not an input of the step.
@@ -46,60 +42,33 @@ def promote(
 ) -> Annotated[dict[str, Any], "promotion"]:
     """Promote the candidate to production only if it passes the thresholds and beats the champion
     re-scored on the candidate's own test rows. A blocked candidate stays a registered version."""
-    from zenml.config.global_config import GlobalConfiguration
-
-    # Parallel sweep jobs on this machine must not both promote against the same old champion.
-    with file_lock(Path(GlobalConfiguration().config_directory) / ".promotion.lock"):
-        context = get_step_context()
-        this = context.model
-        name = this.name
-        champion = production_version(name)
-        champion_ref = as_ref(champion) if champion is not None else None
-        champion_metrics: dict[str, float] | None = None
-        if not promotion.enabled:
-            decision = Decision(False, ["promotion disabled (promotion.enabled=false): registered only"])
-        elif evaluation.split != "test":
-            decision = Decision(False, [f"scored on the {evaluation.split} split; only test metrics can promote"])
-        elif champion_ref is not None and champion_ref.registry_version == registry_version:
-            decision = Decision(False, [f"the candidate is the production model already (v{champion_ref.number})"])
-        else:
-            label = "champion"
-            if champion is not None:
-                label = f"champion v{champion_ref.number}"
-                rows = (partition == TEST).to_numpy()
-                try:
-                    champion_model = champion.get_artifact("model").load()
-                    champion_metrics = _score(champion_model, clean_orders.loc[rows], target.loc[rows], evaluation)
-                except (ValueError, KeyError, TypeError) as exc:
-                    # Cannot compare on the same rows (e.g. it needs columns this data lacks): keep it.
-                    decision = Decision(False, [f"{label} cannot be re-scored on this candidate's test rows ({exc})"])
-                else:
-                    decision = decide(
-                        metrics, promotion.thresholds, promotion.compare_metric, promotion.min_improvement,
-                        champion=champion_metrics, champion_label=label,
-                    )
-            else:
-                decision = decide(metrics, promotion.thresholds, promotion.compare_metric, promotion.min_improvement)
-
-        client = mlflow_client()
-        if decision.promoted:
-            client.set_registered_model_alias(name, CHAMPION_ALIAS, registry_version)
-            # force=True moves the previous production version to `archived`.
-            this.set_stage("production", force=True)
-        client.set_model_version_tag(name, registry_version, "promotion", "promoted" if decision.promoted else "blocked")
-        client.set_model_version_tag(name, registry_version, "promotion_summary", decision.summary)
-        client.set_tag(mlflow_run_id, "promotion", "promoted" if decision.promoted else "blocked")
-        client.set_tag(mlflow_run_id, "promotion_summary", decision.summary[:5000])
+    with promotion_lock():
+        this = get_step_context().model
+        production = production_version(this.name)
+        champion = champion_view(production)
+        if needs_champion_scores(promotion.enabled, evaluation.split, registry_version, champion):
+            champion = _rescored(champion, production, clean_orders, target, partition, evaluation)
+        decision = gate(
+            metrics, enabled=promotion.enabled, thresholds=promotion.thresholds,
+            compare_metric=promotion.compare_metric, min_improvement=promotion.min_improvement,
+            evaluation_split=evaluation.split, candidate_registry_version=registry_version, champion=champion,
+        )  # fmt: skip
+        record_decision(this, registry_version, mlflow_run_id, decision)
         logger.info("%s", decision.summary)
-        record: dict[str, Any] = {
-            **decision.as_metadata(),
-            "model_name": name,
-            "model_version": int(this.number),
-            "registry_version": registry_version,
-            "champion_before": champion_ref.number if champion_ref else None,
-            "champion_before_registry_version": champion_ref.registry_version if champion_ref else None,
-            "champion_metrics_on_candidate_test_rows": champion_metrics,
-        }
-        record = {k: v for k, v in record.items() if v is not None}
+        record = promotion_record(
+            decision, model_name=this.name, model_version=this.number, registry_version=registry_version, champion=champion
+        )
         log_metadata({"promotion": record}, infer_model=True)
         return record
+
+
+def _rescored(
+    champion: ChampionView, version: Any, rows: pd.DataFrame, target: pd.Series, partition: pd.Series,
+    evaluation: EvaluationSpec,
+) -> ChampionView:  # fmt: skip
+    """The champion with its metrics on the candidate's test rows, or why it cannot be scored there."""
+    try:
+        scores = rescore(load_model(version), rows, target, partition, evaluation.metrics, evaluation.low_score_max)
+    except RESCORE_ERRORS as exc:
+        return dataclasses.replace(champion, error=str(exc))
+    return dataclasses.replace(champion, metrics=scores)

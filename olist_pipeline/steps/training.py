@@ -16,7 +16,7 @@ from olist_pipeline.domain.features import build_preprocessor
 from olist_pipeline.domain.models import build_estimator, build_model
 from olist_pipeline.config.spec import FeaturesSpec, ModelSpec
 from olist_pipeline.paths import PACKAGE_DIR
-from olist_pipeline.stack.registry import MLFLOW_METADATA_KEY, register_in_mlflow
+from olist_pipeline.stack.registry import MLFLOW_METADATA_KEY, MODEL_ARTIFACT, register_candidate
 from olist_pipeline.domain.splits import TRAIN
 from olist_pipeline.stack.tracking import EXTRA_CONFIG_YAML, EXTRA_PARAMS, model_pip_requirements, skops_trusted_types
 
@@ -30,7 +30,7 @@ def train(
     model: ModelSpec,
     model_name: str,
 ) -> tuple[
-    Annotated[Pipeline, ArtifactConfig(name="model", artifact_type=ArtifactType.MODEL)],
+    Annotated[Pipeline, ArtifactConfig(name=MODEL_ARTIFACT, artifact_type=ArtifactType.MODEL)],
     Annotated[str, "mlflow_run_id"],
     Annotated[str, "registry_version"],
 ]:
@@ -67,33 +67,9 @@ def train(
     zenml_model = context.model
     if zenml_model.name != model_name:
         raise ValueError(f"train: model_name {model_name!r} differs from the pipeline's ZenML Model {zenml_model.name!r}")
-    registry_tags = {
-        "zenml_model": zenml_model.name,
-        "zenml_model_version": str(zenml_model.number),
-        "zenml_model_version_id": str(zenml_model.id),
-        "zenml_run_id": str(context.pipeline_run.id),
-        "zenml_run_name": context.pipeline_run.name,
-        "mlflow_run_id": run.info.run_id,
-        "data_sha256": str(extra.get("data_sha256", "unknown")),
-        "git_commit": str(extra.get("git_commit", "unknown")),
-        "config": extra.get(EXTRA_CONFIG_YAML, ""),
-    }
-    registry_version = register_in_mlflow(
-        logged.model_uri,
-        zenml_model.name,
-        registry_tags,
-        description=f"ZenML model {zenml_model.name} version {zenml_model.number}, run {context.pipeline_run.name}",
-    )
-    mlflow_side = {
-        "registered_model": zenml_model.name,
-        "registry_version": registry_version,
-        "model_uri": f"models:/{zenml_model.name}/{registry_version}",
-        "logged_model_uri": logged.model_uri,
-        "run_id": run.info.run_id,
-        "experiment_id": run.info.experiment_id,
-    }
+    mlflow_side = register_candidate(logged.model_uri, zenml_model, context.pipeline_run, run, extra)
     log_metadata({MLFLOW_METADATA_KEY: mlflow_side}, infer_model=True)
     log_metadata(
         {"train_rows": int(rows.sum()), "estimator": model.target, "mlflow_run_id": run.info.run_id, "fit_seconds": fit_seconds}
     )
-    return pipeline, run.info.run_id, registry_version
+    return pipeline, run.info.run_id, mlflow_side["registry_version"]

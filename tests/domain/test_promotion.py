@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from olist_pipeline.config.compose import compose_spec
 from olist_pipeline.config.compose import compose_config
 from olist_pipeline.errors import ConfigError
-from olist_pipeline.domain.promotion import decide, parse_threshold
+from olist_pipeline.domain.promotion import (
+    ChampionView,
+    Decision,
+    decide,
+    gate,
+    needs_champion_scores,
+    parse_threshold,
+    promotion_record,
+    rescore,
+)
 
 GOOD = {"rmse": 0.95, "mae": 0.67, "r2": 0.55, "low_score_recall": 0.76}
 THRESHOLDS = {"r2_min": 0.25, "rmse_max": 1.3}
@@ -59,6 +69,104 @@ def test_champion_comparison_respects_direction_and_margin(candidate, champion, 
 def test_threshold_and_champion_failures_are_both_reported():
     decision = decide({**GOOD, "r2": 0.2}, THRESHOLDS, "r2", 0.0, champion={"r2": 0.5})
     assert len(decision.reasons) == 2
+
+
+RULES = {"thresholds": THRESHOLDS, "compare_metric": "r2", "min_improvement": 0.002}
+CHAMPION = ChampionView(number=2, registry_version="2")
+
+
+def _gate(candidate=GOOD, enabled=True, split="test", version="5", champion=None):
+    return gate(
+        candidate, **RULES, enabled=enabled, evaluation_split=split, candidate_registry_version=version, champion=champion
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "summary"),
+    [
+        ({"enabled": False}, "not promoted: promotion disabled (promotion.enabled=false): registered only"),
+        ({"split": "validation"}, "not promoted: scored on the validation split; only test metrics can promote"),
+        ({"version": "2", "champion": CHAMPION}, "not promoted: the candidate is the production model already (v2)"),
+    ],
+)
+def test_candidates_the_gate_does_not_judge(kwargs, summary):
+    decision = _gate(**kwargs)
+    assert not decision.promoted and decision.summary == summary
+    champion = kwargs.get("champion", CHAMPION)
+    version = kwargs.get("version", "5")
+    assert not needs_champion_scores(kwargs.get("enabled", True), kwargs.get("split", "test"), version, champion)
+
+
+def test_disabled_blocks_even_a_candidate_that_would_pass():
+    assert _gate(enabled=False, champion=ChampionView(2, "2", metrics={"r2": 0.1})).reasons == [
+        "promotion disabled (promotion.enabled=false): registered only"
+    ]
+
+
+def test_champion_scores_are_needed_only_for_a_comparison():
+    assert needs_champion_scores(True, "test", "5", CHAMPION)
+    assert not needs_champion_scores(True, "test", "5", None)
+
+
+def test_without_a_champion_thresholds_decide():
+    assert _gate().promoted and "no production model yet" in _gate().summary
+    assert _gate({**GOOD, "r2": 0.2}).summary == "not promoted: r2 0.2 < 0.25"
+
+
+def test_a_champion_that_cannot_be_rescored_is_kept():
+    decision = _gate(champion=ChampionView(2, "2", error="columns are missing: {'price'}"))
+    assert not decision.promoted
+    assert decision.summary == (
+        "not promoted: champion v2 cannot be re-scored on this candidate's test rows (columns are missing: {'price'})"
+    )
+
+
+@pytest.mark.parametrize(("champion_r2", "promoted"), [(0.50, True), (0.549, False), (0.60, False)])
+def test_rescored_champion_is_compared_on_the_same_rows(champion_r2, promoted):
+    decision = _gate(champion=ChampionView(2, "2", metrics={"r2": champion_r2}))
+    assert decision.promoted is promoted
+    assert "vs champion v2" in decision.summary and "on the same test rows" in decision.summary
+    if not promoted:
+        assert "does not beat the champion v2" in decision.summary
+
+
+def test_a_champion_not_rescored_is_a_caller_error():
+    with pytest.raises(ValueError, match="re-score it before the gate"):
+        _gate(champion=CHAMPION)
+
+
+def test_rescore_uses_only_the_test_rows():
+    class Echo:
+        def predict(self, X):
+            return X["guess"].to_numpy()
+
+    rows = pd.DataFrame({"guess": [5.0, 1.0, 4.0, 2.0]})
+    target = pd.Series([5.0, 1.0, 1.0, 1.0])
+    partition = pd.Series(["test", "test", "train", "validation"])
+    scores = rescore(Echo(), rows, target, partition, ["mae", "r2"], low_score_max=2)
+    assert scores["mae"] == 0.0 and scores["r2"] == 1.0 and scores["low_score_recall"] == 1.0
+    assert list(scores)[:2] == ["mae", "r2"] and "mae_score_1" in scores
+
+
+def test_rescore_lets_a_model_that_cannot_predict_raise():
+    class Picky:
+        def predict(self, X):
+            raise ValueError("columns are missing: {'price'}")
+
+    one = pd.Series(["test"])
+    with pytest.raises(ValueError, match="columns are missing"):
+        rescore(Picky(), pd.DataFrame({"x": [1]}), pd.Series([1.0]), one, None, 2)
+
+
+def test_promotion_record_names_the_champion_before_and_drops_blanks():
+    champion = ChampionView(2, "2", metrics={"r2": 0.5})
+    record = promotion_record(
+        Decision(True, checks=["ok"]), model_name="m", model_version=3, registry_version="3", champion=champion
+    )
+    assert record["promoted"] is True and record["model_version"] == 3 and record["champion_before"] == 2
+    assert record["champion_metrics_on_candidate_test_rows"] == {"r2": 0.5}
+    first = promotion_record(Decision(True), model_name="m", model_version=1, registry_version="1", champion=None)
+    assert "champion_before" not in first and "champion_metrics_on_candidate_test_rows" not in first
 
 
 def test_parse_threshold():
