@@ -42,7 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from olist_pipeline.speed.resident import run_main, settle_gc
+from olist_pipeline.speed.gc_policy import settle_gc
+from olist_pipeline.speed.process import run_main
 
 POLL_SECONDS = 0.02
 TERMINATE_GRACE_SECONDS = 10.0

@@ -16,8 +16,8 @@ from olist_pipeline.stack.infra import check_services, configure_environment, en
 
 def fingerprint_dataset(fmt: str, path: Path, expected: str | None, keep_bytes: int = 0) -> str:
     """sha256 of the input; fails early (before any pipeline work) if missing or not as pinned.
-    Up to `keep_bytes` of the input stay in memory for the run's ingest step (data/io.py)."""
-    digest = loaders.fingerprint(fmt, path, keep_bytes)
+    Up to `keep_bytes` of the input stay in memory for the run's ingest step (speed.fingerprint_keeping)."""
+    digest = speed.fingerprint_keeping(fmt, path, keep_bytes) or loaders.fingerprint(fmt, path)
     if expected and digest != expected:
         raise DataError(f"{path}: sha256 {digest[:12]}… does not match dataset.sha256 {expected[:12]}…")
     return digest
@@ -44,7 +44,7 @@ def load_ahead(spec: RunSpec) -> None:
         return
     home = Path(spec.stack.zenml_config_path)
     if not spec.enable_cache or not home.exists() or not any(home.iterdir()):
-        loaders.start_loading(spec.dataset.format, Path(spec.dataset.path))
+        speed.start_parse(spec.dataset.format, Path(spec.dataset.path))
 
 
 def check_inputs(spec: RunSpec, data_sha256: str | None = None) -> str:

@@ -7,10 +7,10 @@ this package: with the switch off every function below is a no-op or does the pl
 | accelerator                  | where                    | what it does                                        |
 |------------------------------|--------------------------|-----------------------------------------------------|
 | resident runner              | speed/resident.py        | `python -m olist_pipeline` forked from a process that has the libraries imported (opt-in: `make resident-up`) |
-| GC policy                    | speed/resident.py        | no cyclic collections while a run's long-lived heap is built, then `gc.freeze` |
-| fast exit                    | speed/resident.py        | end the process without the interpreter's object-by-object teardown |
-| package-index memo           | speed/resident.py        | `importlib.metadata.packages_distributions()` computed once per process |
-| parse-ahead                  | domain/data/io.py (kept bytes) via runs.common | parse the input in a thread while the process imports |
+| GC policy                    | speed/gc_policy.py       | no cyclic collections while a run's long-lived heap is built, then `gc.freeze` |
+| fast exit                    | speed/process.py         | end the process without the interpreter's object-by-object teardown |
+| package-index memo           | speed/package_index.py   | `importlib.metadata.packages_distributions()` computed once per process |
+| parse-ahead                  | speed/parse_ahead.py     | the fingerprint keeps the input's bytes; parse them in a thread while the process imports; ingest takes the table |
 | store templates              | speed/store_templates.py | a new home's ZenML/MLflow stores start as copies of pre-migrated ones |
 | in-memory table hand-off     | stack/materializers.py   | a later step of the same process takes a table from memory, not Parquet |
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 #: The one switch. Unset, or anything but off/0/false/no: accelerators on.
@@ -43,32 +44,32 @@ def run_program(main: Callable[[], Any], argv: list[str]) -> None:
     if not enabled():
         main()
         return
-    from olist_pipeline.speed import resident
+    from olist_pipeline.speed import gc_policy, process, resident
 
-    resident.hold_gc()  # until the run's long-lived objects exist (settle_gc)
+    gc_policy.hold_gc()  # until the run's long-lived objects exist (settle_gc)
     if resident.IN_CHILD:  # a runner's child: the runner ends it the same way
         main()
         return
     code = resident.try_run(argv)
     if code is not None:
         sys.exit(code)
-    resident.exit_without_teardown(main)
+    process.exit_without_teardown(main)
 
 
 def settle_gc() -> None:
     """The run's imports, stores and stack exist: let the collector work again (after freezing that heap)."""
     if enabled():
-        from olist_pipeline.speed import resident
+        from olist_pipeline.speed import gc_policy
 
-        resident.settle_gc()
+        gc_policy.settle_gc()
 
 
 def memoize_package_index() -> None:
     """`importlib.metadata.packages_distributions()` answered once per process."""
     if enabled():
-        from olist_pipeline.speed import resident
+        from olist_pipeline.speed import package_index
 
-        resident.memoize_package_index()
+        package_index.memoize()
 
 
 @contextlib.contextmanager
@@ -115,3 +116,35 @@ def preload_for_jobs(project_modules: tuple[str, ...], leave_out: tuple[str, ...
 
         modules = tuple(m for m in resident.WARM_MODULES + project_modules if m not in leave_out)
         resident.preload(modules, flavors=False)
+
+
+def fingerprint_keeping(fmt: str, path: Path, budget: int) -> str | None:
+    """The input's sha256, its files that fit in `budget` bytes read whole and kept for this process's
+    ingest step (`start_parse`, `take_loaded`); replaces what an earlier fingerprint kept. None when
+    switched off or without a budget: the caller fingerprints plainly, and nothing is kept."""
+    if not enabled():
+        return None
+    from olist_pipeline.speed import parse_ahead
+
+    return parse_ahead.fingerprint_keeping(fmt, path, budget)
+
+
+def start_parse(fmt: str, path: Path) -> bool:
+    """Load the kept input in a background thread, to overlap the imports and stack set-up that follow.
+    False if nothing was started (switched off, nothing kept, or a format not parsed ahead)."""
+    if not enabled():
+        return False
+    from olist_pipeline.speed import parse_ahead
+
+    return parse_ahead.start(fmt, path)
+
+
+def take_loaded(fmt: str, path: Path, expected_sha256: str | None) -> tuple[Any, str, dict[str, Any]] | None:
+    """What the domain loader returns (table, sha256, details) for the input, loaded from the bytes the
+    run's fingerprint kept if they are `expected_sha256`. None when switched off or nothing is kept:
+    the caller loads the file itself."""
+    if not enabled():
+        return None
+    from olist_pipeline.speed import parse_ahead
+
+    return parse_ahead.take(fmt, path, expected_sha256)

@@ -17,7 +17,7 @@ What keeps a run in a child identical to one in a process of its own:
   (libraries read variables such as `ZENML_LOGGING_VERBOSITY` when they are imported), except in variables
   no library reads (`VOLATILE_ENV`); the refusal names the variables;
 - the runner stops itself, refusing the call, once the installed packages (the mtimes of the site-packages
-  directories) or this file have changed since it started;
+  directories) or the project modules it holds (`RUNNER_OWN_MODULES`) have changed since it started;
 - the runner is single-threaded (forking a threaded process can deadlock the child), never touches a ZenML
   or MLflow store, and freezes its heap (`gc.freeze`) so children share its pages;
 - the child runs `olist_pipeline` exactly as `python -m` does (`runpy`, `__main__`), runs the atexit
@@ -26,8 +26,9 @@ What keeps a run in a child identical to one in a process of its own:
   process dies, the runner terminates the child's process group.
 
 Only the same user can connect (the socket's directory is 0700 and the peer's uid is checked). Linux only
-(`SO_PEERCRED`, `socket.send_fds`). This module imports only the standard library: the calling side runs
-before anything else in `python -m olist_pipeline`.
+(`SO_PEERCRED`, `socket.send_fds`). This module imports only the standard library and the project's
+standard-library modules in `RUNNER_OWN_MODULES`: the calling side runs before anything else in
+`python -m olist_pipeline`.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from olist_pipeline.environment import ZENML_ENV_DEFAULTS
+from olist_pipeline.speed.process import run_main
 
 PROTOCOL = 1
 ENV_SWITCH = "OLIST_RESIDENT"  # off | require | (unset / anything else: use the runner when it is up)
@@ -77,143 +79,18 @@ VOLATILE_ENV = frozenset({
     "ARGS", "ENV", "INPUT", "VERSION", "STACK_ARGS", "PYTEST_ARGS", "BENCH_ARGS",
 })  # fmt: skip
 
-#: The project's modules the runner itself imports (the rest each child imports fresh).
-RUNNER_OWN_MODULES = frozenset({__name__, __package__, "olist_pipeline.environment"})
+#: The project's modules the runner itself imports (the rest each child imports fresh): standard library
+#: code that a child must share with the runner (`IN_CHILD`, the memo `preload` filled).
+RUNNER_OWN_MODULES = frozenset({
+    __name__, __package__, "olist_pipeline.environment", "olist_pipeline.speed.process",
+    "olist_pipeline.speed.package_index",
+})  # fmt: skip
 
 _HEADER = struct.Struct("!I")
 
 
 class ResidentError(RuntimeError):
     """The runner could not be started, reached or used."""
-
-
-def memoize_package_index() -> None:
-    """Compute `packages_distributions()` once per process (the runner: once for all its children), and
-    keep it on disk for the next process while the installed packages stay the same.
-
-    ZenML resolves the distribution of every output artifact's type (stdlib `importlib.metadata`),
-    and MLflow checks a logged model's requirements (the `importlib_metadata` backport), by calling
-    `packages_distributions()`, which re-reads the file list of every installed distribution on each
-    call: 0.2-0.6 s per call in this venv. The installed set does not change during a run, so the
-    answer is cached (the runner stops once it changes), and both modules share one reading: the
-    backport's answer differs from the stdlib's only by a `__pycache__` key that no import name can
-    match. The backport gets a fresh copy per call (MLflow adds entries to the dict it receives).
-    Across processes: see `_package_index`. (Worth upstreaming to ZenML's
-    `source_utils._get_package_for_module`.) Lives here, not in olist_pipeline.stack.infra, because the
-    runner may import nothing else of the project.
-    """
-    import functools
-    import importlib.metadata
-
-    import importlib_metadata
-
-    if hasattr(importlib.metadata.packages_distributions, "cache_info"):
-        return
-    index = functools.cache(functools.partial(_package_index, importlib.metadata.packages_distributions))
-
-    def shared_index() -> dict[str, list[str]]:
-        return {name: list(distributions) for name, distributions in index().items()}
-
-    shared_index.cache_info = index.cache_info  # type: ignore[attr-defined]
-    importlib.metadata.packages_distributions = index
-    importlib_metadata.packages_distributions = shared_index
-
-
-def user_cache_dir() -> Path:
-    """The project's per-user cache (`$XDG_CACHE_HOME/olist-pipeline`): package index, store templates."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "olist-pipeline"
-
-
-def package_index_file() -> Path:
-    """This interpreter's package-index cache (one file per venv, rewritten when its key changes)."""
-    return _kept_file("package-index")
-
-
-def _kept_file(kind: str) -> Path:
-    venv = hashlib.sha256(os.path.realpath(sys.executable).encode()).hexdigest()[:12]
-    return user_cache_dir() / f"{kind}-{venv}.json"
-
-
-def _package_index(compute: Any) -> dict[str, list[str]]:
-    """`compute()` (the real `packages_distributions`), or its answer from the cache file (`_kept`)."""
-    return _kept(package_index_file(), lambda: {name: list(dists) for name, dists in compute().items()})
-
-
-#: Answers kept per file, one per key (the most recently computed last): processes started from
-#: different directories (`sys.path[0]`) of one venv do not overwrite each other's.
-KEPT_ANSWERS = 4
-
-
-def _kept(path: Path, compute: Any) -> Any:
-    """`compute()`'s JSON answer, or the one kept in `path` when nothing it reads can have changed
-    since: the key is the Python version and every `sys.path` entry (as an absolute path: `python -c`
-    and `python -m` name the working directory differently) with its mtime (installing, upgrading or
-    removing a distribution adds or removes a `*.dist-info` entry in a `sys.path` directory, which
-    changes that directory's mtime). A file that cannot be read or written only costs the computation."""
-    stamps = []
-    for entry in sys.path:
-        entry = os.path.abspath(entry or ".")
-        try:
-            stamps.append([entry, os.stat(entry).st_mtime_ns])
-        except OSError:
-            stamps.append([entry, None])
-    key = hashlib.sha256(json.dumps([sys.version, stamps]).encode()).hexdigest()
-    try:
-        answers = [a for a in json.loads(path.read_text())["answers"] if isinstance(a, dict) and "key" in a]
-    except (OSError, ValueError, TypeError, KeyError):
-        answers = []
-    for answer in answers:
-        if answer["key"] == key and "value" in answer:
-            return answer["value"]
-    value = compute()
-    answers = [*[a for a in answers if a["key"] != key][-(KEPT_ANSWERS - 1):], {"key": key, "value": value}]
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        scratch = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        scratch.write_text(json.dumps({"answers": answers}))
-        os.replace(scratch, path)  # atomic: a reader sees the old file or the new one
-    except OSError:
-        pass
-    return value
-
-
-def import_skops_io() -> Any:
-    """`import skops.io`, its list of trusted scikit-learn types built from a kept estimator index.
-
-    skops builds that list when `skops.io` is first imported (MLflow saves every model we log with
-    skops) from the names of `sklearn.utils.all_estimators()`, which walks scikit-learn, importing and
-    inspecting every module: 0.5 s of every training run's process (2026-12-02). Only the names
-    (`module.ClassName`) are used, and they depend only on the installed scikit-learn, so they are kept
-    per venv as (name, module, class name) under the package index's key (`_kept`); while skops is
-    imported, and only then, `all_estimators()` answers with classes carrying those names (the real
-    function is back before this returns, also in skops' namespace). `tests/test_resident.py` checks
-    that skops' list is the one the walk gives. The file is trusted as the package index is (the user's
-    own cache), and skops itself keeps only names under `sklearn.`."""
-    if "skops.io" in sys.modules:
-        return sys.modules["skops.io"]
-    import importlib
-
-    import sklearn.utils
-
-    real = sklearn.utils.all_estimators
-
-    def named(type_filter: Any = None) -> list[tuple[str, type]]:
-        if type_filter is not None:
-            return real(type_filter=type_filter)
-        index = _kept(_kept_file("estimator-index"),
-                      lambda: [[name, cls.__module__, cls.__qualname__] for name, cls in real()])  # fmt: skip
-        return [(name, type(qualname.rsplit(".", 1)[-1], (), {"__module__": module, "__qualname__": qualname}))
-                for name, module, qualname in index]  # fmt: skip
-
-    sklearn.utils.all_estimators = named
-    try:
-        skops_io = importlib.import_module("skops.io")
-    finally:
-        sklearn.utils.all_estimators = real
-        trusted = sys.modules.get("skops.io._trusted_types")
-        if trusted is not None and getattr(trusted, "all_estimators", None) is named:
-            trusted.all_estimators = real
-    return skops_io
 
 
 # ---------------------------------------------------------------- where it lives
@@ -228,6 +105,16 @@ def runtime_dir() -> Path:
     return Path(base) / f"olist-pipeline-{os.getuid()}" / key.hexdigest()[:12]
 
 
+def _own_files() -> list[str]:
+    """The files of `RUNNER_OWN_MODULES`: a child runs the runner's copy of them, not the file's."""
+    root = Path(__file__).resolve().parents[2]
+    files = []
+    for name in sorted(RUNNER_OWN_MODULES - {"__main__"}):
+        base = root.joinpath(*name.split("."))
+        files.append(str(base / "__init__.py" if base.is_dir() else base.with_suffix(".py")))
+    return files
+
+
 def socket_path() -> Path:
     return runtime_dir() / "runner.sock"
 
@@ -240,11 +127,11 @@ def env_difference(started: dict[str, str], call: dict[str, str]) -> list[str]:
 
 def packages_fingerprint(extra: tuple[str, ...] = ()) -> dict[str, int]:
     """mtime of the site-packages directories (pip install / uninstall adds or removes entries there), of
-    this file and of the `extra` paths."""
+    the runner's own modules' files and of the `extra` paths."""
     import site
 
     out = {}
-    for entry in [*site.getsitepackages(), site.getusersitepackages(), __file__, *extra]:
+    for entry in [*site.getsitepackages(), site.getusersitepackages(), *_own_files(), *extra]:
         try:
             out[entry] = os.stat(entry).st_mtime_ns
         except OSError:
@@ -564,20 +451,13 @@ def preload(modules: tuple[str, ...] = WARM_MODULES, flavors: bool = True) -> No
     import importlib
 
     for name in modules:
-        if name == "skops.io":
-            import_skops_io()
-        else:
-            importlib.import_module(name)
+        importlib.import_module(name)
     if "zenml" in modules:
         if flavors:
             _import_zenml_flavors()
-        memoize_package_index()  # and fill the caches: about 0.8 s of every forked run otherwise
-        import importlib.metadata
+        from olist_pipeline.speed import package_index
 
-        import importlib_metadata
-
-        importlib.metadata.packages_distributions()
-        importlib_metadata.packages_distributions()
+        package_index.fill()  # about 0.5 s of every forked run otherwise
 
 
 def _import_zenml_flavors() -> None:
@@ -603,88 +483,6 @@ def _run_as_main(argv: list[str]) -> int:
     IN_CHILD = True
     sys.argv = [argv[0], *argv[1:]]
     return run_main(lambda: runpy.run_module("olist_pipeline", run_name="__main__", alter_sys=True))
-
-
-_GC_HELD = False
-
-
-def hold_gc() -> None:
-    """At the start of a run's own process: no cyclic garbage collection until `settle_gc`.
-
-    A run's process grows from nothing to ~700k objects while it imports ZenML, MLflow, scikit-learn
-    and pandas and sets up its stores, and CPython runs a full collection each time the heap has grown
-    by a quarter: ten of them, each walking every object, 1.6 s of a run on the sample (gc.callbacks),
-    collecting a few thousand objects in all. Nearly everything created then lives until the process
-    ends, so the collector is held off while it is created and then told to leave it alone
-    (`settle_gc`), the pattern CPython documents for `gc.freeze` (the few thousand objects of cyclic
-    garbage made meanwhile are frozen with it: peak RSS came out lower, not higher, BENCHMARKS.md). A
-    process that never settles (one that fails early, an identical re-run answered from its record)
-    ends without collecting, as it would at exit anyway. A runner's child too: the runner froze its
-    imports before forking it, the child's own stores and stack are held and frozen the same way.
-    """
-    import gc
-
-    global _GC_HELD
-    gc.disable()
-    _GC_HELD = True
-
-
-def settle_gc() -> None:
-    """Once the long-lived part of the heap exists (imports, stores, stack): freeze it, so later
-    collections walk only what is created after, and collect again. Does nothing unless `hold_gc` held
-    the collector (library use and the test suite keep Python's defaults)."""
-    import gc
-
-    global _GC_HELD
-    if not _GC_HELD:
-        return
-    _GC_HELD = False
-    gc.freeze()
-    gc.enable()
-
-
-def run_main(main: Any) -> int:
-    """Run `main()` as a program's main function, then what the interpreter does at exit before tearing
-    itself down (join non-daemon threads; run the atexit handlers, where logging, MLflow and ZenML flush
-    and weakref finalizers run; flush stdout and stderr). Returns the exit code the program would have."""
-    import atexit
-    import threading
-
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = _exit_code(exc.code)
-    except KeyboardInterrupt:
-        code = 130
-    except BaseException:  # noqa: BLE001 - what the interpreter would print for an uncaught exception
-        sys.excepthook(*sys.exc_info())
-        code = 1
-    threading._shutdown()  # type: ignore[attr-defined]
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001 - a closed or broken stream must not change the exit code
-            pass
-    return code
-
-
-def exit_without_teardown(main: Any) -> None:
-    """Run `main()` and end the process with its exit code as a runner's child ends: everything the
-    interpreter does at exit except freeing every object module by module, which takes ~2 s after a run
-    that imported ZenML and MLflow and changes nothing outside the process (Python does not promise
-    `__del__` for objects still alive at exit)."""
-    os._exit(run_main(main))
-
-
-def _exit_code(value: object) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, int):
-        return value & 0xFF
-    print(value, file=sys.stderr)
-    return 1
 
 
 IN_CHILD = False  # set in a child, so its `python -m olist_pipeline` does not call the runner again

@@ -40,7 +40,7 @@ def templates_dir() -> Path | None:
         return None
     if configured:
         return Path(configured)
-    from olist_pipeline.speed.resident import user_cache_dir
+    from olist_pipeline.speed.cache import user_cache_dir
 
     return user_cache_dir() / "store-templates"
 

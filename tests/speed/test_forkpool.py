@@ -82,7 +82,7 @@ def test_refuses_to_fork_beside_other_threads():
 def test_children_open_their_own_database_connections(tmp_path, frozen, request):
     """An engine the parent used (as ZenML's and MLflow's stores are by the sweep's set-up) works in every
     child, which never touches the parent's pooled connection; the parent's still works afterwards.
-    Also when the engine was frozen before (a run's process freezes its set-up, resident.settle_gc):
+    Also when the engine was frozen before (a run's process freezes its set-up, gc_policy.settle_gc):
     gc.get_objects() does not list frozen objects."""
     import gc
 

@@ -46,139 +46,6 @@ def test_warm_modules_are_third_party_only():
     assert not [m for m in resident.WARM_MODULES if m.split(".")[0] == "olist_pipeline"]
 
 
-def test_the_package_index_is_read_once_and_shared_by_zenml_and_mlflow(tmp_path):
-    """In a process of its own (the memo is process-wide): one reading serves both metadata modules."""
-    code = """
-import importlib.metadata, importlib_metadata
-fresh_stdlib, fresh_backport = importlib.metadata.packages_distributions(), importlib_metadata.packages_distributions()
-from olist_pipeline.speed.resident import memoize_package_index
-memoize_package_index(); memoize_package_index()
-stdlib = importlib.metadata.packages_distributions()
-first = importlib_metadata.packages_distributions()
-first["mlflow.gateway"] = ["mlflow[gateway]"]  # as MLflow does with the dict it gets
-second = importlib_metadata.packages_distributions()
-info = importlib.metadata.packages_distributions.cache_info()
-assert stdlib == fresh_stdlib and "mlflow.gateway" not in second
-assert {k: v for k, v in fresh_backport.items() if k != "__pycache__"} == second
-assert second["sklearn"] == ["scikit-learn"] and second["zenml"] == ["zenml"]
-assert (info.misses, info.hits) == (1, 2), info
-"""
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
-    for _ in ("computed", "from the cache file"):
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
-        assert result.returncode == 0, result.stderr[-2000:]
-
-
-def test_the_package_index_file_serves_the_next_process_until_a_distribution_changes(tmp_path):
-    """The next process takes the index from the cache file; installing into a `sys.path` directory
-    (a new `*.dist-info` entry there) makes it compute the index again."""
-    site_dir = tmp_path / "site"
-    site_dir.mkdir()
-    code = f"""
-import importlib.metadata, json, sys
-sys.path.append({str(site_dir)!r})
-real = importlib.metadata.packages_distributions
-if sys.argv[1] == "refuse":
-    def refuse():
-        raise SystemExit("computed the index again")
-    importlib.metadata.packages_distributions = refuse
-from olist_pipeline.speed.resident import memoize_package_index
-memoize_package_index()
-print(json.dumps(importlib.metadata.packages_distributions()))
-"""
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    quiet_dir = tmp_path / "cwd"  # sys.path[0]: a directory nothing else writes to meanwhile
-    quiet_dir.mkdir()
-
-    def run(mode: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, env=env, cwd=quiet_dir)
-
-    first = run("compute")
-    assert first.returncode == 0, first.stderr[-2000:]
-    assert len(list((tmp_path / "cache" / "olist-pipeline").glob("package-index-*.json"))) == 1
-    second = run("refuse")
-    assert second.returncode == 0, second.stderr[-2000:]
-    assert json.loads(second.stdout) == json.loads(first.stdout) and json.loads(first.stdout)["zenml"] == ["zenml"]
-    (site_dir / "newpkg-1.0.dist-info").mkdir()  # what pip does when it installs a distribution
-    third = run("refuse")
-    assert third.returncode != 0 and "computed the index again" in third.stderr
-    (next((tmp_path / "cache" / "olist-pipeline").glob("package-index-*.json"))).write_text("{not json")
-    assert run("compute").returncode == 0  # a damaged file is computed again and rewritten
-    assert run("refuse").returncode == 0
-
-
-def test_kept_answers_are_keyed_by_the_import_path_and_survive_alternating_directories(tmp_path, monkeypatch):
-    """`python -c` ('' first on sys.path) and `python -m` (the directory's path) in one directory share an
-    answer; runs from a few directories alternate without recomputing; a changed directory recomputes."""
-    calls = []
-
-    def compute():
-        calls.append(1)
-        return {"n": len(calls)}
-
-    kept, dirs = tmp_path / "kept.json", [tmp_path / f"d{i}" for i in range(resident.KEPT_ANSWERS + 1)]
-    for d in dirs:
-        d.mkdir()
-    monkeypatch.chdir(dirs[0])
-    monkeypatch.setattr(sys, "path", ["", str(tmp_path / "missing")])
-    assert resident._kept(kept, compute) == {"n": 1}
-    monkeypatch.setattr(sys, "path", [str(dirs[0]), str(tmp_path / "missing")])
-    assert resident._kept(kept, compute) == {"n": 1} and len(calls) == 1
-    for d in dirs[1:-1]:
-        monkeypatch.setattr(sys, "path", [str(d)])
-        resident._kept(kept, compute)
-    assert len(calls) == resident.KEPT_ANSWERS
-    monkeypatch.setattr(sys, "path", [str(dirs[0]), str(tmp_path / "missing")])
-    assert resident._kept(kept, compute) == {"n": 1} and len(calls) == resident.KEPT_ANSWERS  # still kept
-    monkeypatch.setattr(sys, "path", [str(dirs[-1])])
-    resident._kept(kept, compute)  # one more directory: the oldest answer goes
-    assert len(json.loads(kept.read_text())["answers"]) == resident.KEPT_ANSWERS
-    (dirs[-1] / "new-1.0.dist-info").mkdir()
-    assert resident._kept(kept, compute) == {"n": len(calls)} and len(calls) == resident.KEPT_ANSWERS + 2
-    kept.write_text("[1, 2]")  # damaged: computed again and rewritten
-    assert resident._kept(kept, compute)["n"] == len(calls) == resident.KEPT_ANSWERS + 3
-    assert resident._kept(kept, compute)["n"] == len(calls)
-
-
-def test_skops_trusted_types_from_the_kept_estimator_index_are_the_walked_ones(tmp_path):
-    """skops' list of trusted scikit-learn types is the same whether `all_estimators()` walked
-    scikit-learn or its names came from the kept index; the next process takes them from the file;
-    afterwards `all_estimators` is scikit-learn's own again, in sklearn.utils and in skops."""
-    code = """
-import json, sys
-import sklearn.utils
-real = sklearn.utils.all_estimators
-if sys.argv[1] == "refuse":
-    def refuse(type_filter=None):
-        raise SystemExit("walked scikit-learn again")
-    sklearn.utils.all_estimators = real = refuse
-if sys.argv[1] == "real":
-    import skops.io
-else:
-    from olist_pipeline.speed.resident import import_skops_io
-    skops_io = import_skops_io()
-    assert import_skops_io() is skops_io is sys.modules["skops.io"]
-import skops.io._trusted_types as trusted
-assert sklearn.utils.all_estimators is real and trusted.all_estimators is real
-print(json.dumps(trusted.SKLEARN_ESTIMATOR_TYPE_NAMES))
-"""
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    quiet_dir = tmp_path / "cwd"  # sys.path[0]: a directory nothing else writes to meanwhile
-    quiet_dir.mkdir()
-
-    def run(mode: str) -> list:
-        result = subprocess.run([sys.executable, "-c", code, mode], capture_output=True, text=True, env=env, cwd=quiet_dir)
-        assert result.returncode == 0, result.stderr[-2000:]
-        return json.loads(result.stdout)
-
-    walked = run("real")
-    assert len(walked) > 100
-    assert "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingRegressor" in walked
-    assert run("index") == walked  # walks once and keeps the names
-    assert len(list((tmp_path / "cache" / "olist-pipeline").glob("estimator-index-*.json"))) == 1
-    assert run("refuse") == walked  # from the file: scikit-learn's function was never called
-
-
 @pytest.mark.parametrize(("modules", "error"), [(("json",), None), (("json", "olist_pipeline.paths"), "olist_pipeline.paths")])
 def test_warming_up_the_projects_own_code_is_refused(tmp_path, modules, error):
     """A child must import olist_pipeline itself, or an edited module would run as the runner's old copy."""
@@ -191,6 +58,15 @@ def test_warming_up_the_projects_own_code_is_refused(tmp_path, modules, error):
         assert result.returncode == 0, result.stderr
     else:
         assert result.returncode != 0 and "ResidentError" in result.stderr and error in result.stderr
+
+
+def test_the_runner_watches_the_project_modules_it_holds():
+    """A child runs the runner's copy of `RUNNER_OWN_MODULES`: an edit to one of them stops the runner,
+    as an installation does."""
+    files = {Path(f) for f in resident._own_files()}
+    assert all(f.is_file() for f in files)
+    assert {Path(resident.__file__).resolve(), Path(resident.run_main.__code__.co_filename).resolve()} <= files
+    assert files <= set(map(Path, resident.packages_fingerprint()))
 
 
 def test_without_a_runner_calls_run_in_process(tmp_path, monkeypatch, capsys):
@@ -215,35 +91,6 @@ def test_a_dead_runners_socket_is_not_used(tmp_path, monkeypatch, capsys):
     stale.bind(str(resident.socket_path()))
     stale.close()  # the file stays, nobody listens
     assert resident.try_run(["olist_pipeline"]) is None
-
-
-_PROGRAM = """
-import atexit, sys, threading, time
-from olist_pipeline.speed import resident
-out = sys.argv[1]
-
-def main():
-    atexit.register(lambda: open(out, "a").write("atexit\\n"))
-    threading.Thread(target=lambda: (time.sleep(0.3), open(out, "a").write("thread\\n"))).start()
-    print("buffered, no newline", end="")
-    if sys.argv[2] == "raise":
-        raise ValueError("boom")
-    sys.exit(int(sys.argv[2]))
-
-resident.exit_without_teardown(main)
-"""
-
-
-@pytest.mark.parametrize(("how", "code"), [("0", 0), ("3", 3), ("raise", 1)])
-def test_exit_without_teardown_keeps_what_exit_does(tmp_path, how, code):
-    """`python -m olist_pipeline` ends this way (skipping only the interpreter's object-by-object teardown):
-    the exit code, threads joined, atexit handlers run, buffered output flushed, tracebacks printed."""
-    out = tmp_path / "events"
-    result = subprocess.run([sys.executable, "-c", _PROGRAM, str(out), how], capture_output=True, text=True, timeout=60)
-    assert result.returncode == code
-    assert result.stdout == "buffered, no newline"
-    assert out.read_text() == "thread\natexit\n"
-    assert ("ValueError: boom" in result.stderr) == (how == "raise")
 
 
 # ---------------------------------------------------------------- slow: a real runner
@@ -454,61 +301,3 @@ def test_a_socket_of_another_user_is_never_called(tmp_path, monkeypatch, capsys)
         listener.close()
     assert exit_.value.code == 2
     assert "belongs to uid 12345" in capsys.readouterr().err
-
-
-def test_the_collector_is_held_until_settled_and_only_when_held():
-    code = """
-import gc
-from olist_pipeline.speed import resident
-resident.settle_gc()  # not held: Python's defaults stay
-assert gc.isenabled() and gc.get_freeze_count() == 0
-resident.hold_gc()
-assert not gc.isenabled()
-kept = [[i] for i in range(1000)]
-resident.settle_gc()
-assert gc.isenabled() and gc.get_freeze_count() >= 1000
-frozen = gc.get_freeze_count()
-resident.settle_gc()  # once
-assert gc.get_freeze_count() == frozen
-"""
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-
-
-_GC_PROBE = """
-import atexit, gc, json, os
-full = {"before_settle": 0, "after": 0}
-
-def count(phase, info):
-    if phase == "stop" and info["generation"] == 2:
-        full["after" if gc.get_freeze_count() else "before_settle"] += 1
-
-gc.callbacks.append(count)
-atexit.register(lambda: open(os.path.join(os.environ["GC_PROBE_OUT"], f"{os.getpid()}.json"), "w").write(
-    json.dumps({**full, "enabled": gc.isenabled(), "frozen": gc.get_freeze_count()})))
-"""
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "command",
-    [("+env=dev", "evaluation.report=false"),
-     ("-m", "+env=dev", "evaluation.report=false", "hydra/launcher=olist_fork", "model.learning_rate=0.05,0.1")],
-    ids=["run", "sweep forking its jobs"],
-)
-def test_a_run_collects_nothing_until_its_stack_is_set_up(tmp_path, command):
-    """A training run's process makes no full collection while it imports and sets up its stores (ten of
-    them, 1.6 s, on the sample before), then collects as usual with that set-up frozen; in a sweep, its
-    own process and every job it forks."""
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    (probe / "sitecustomize.py").write_text(_GC_PROBE)
-    out = tmp_path / "gc"
-    out.mkdir()
-    env = {"PYTHONPATH": str(probe), "GC_PROBE_OUT": str(out), "OLIST_RESIDENT": "off"}
-    result = cli(*command, state_dir=tmp_path / "home", env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = [json.loads(f.read_text()) for f in out.glob("*.json")]
-    assert len(seen) == (1 if "-m" not in command else 3), seen  # a sweep: its process and two jobs
-    for process in seen:
-        assert process["before_settle"] == 0 and process["enabled"] and process["frozen"] > 100_000, seen

@@ -25,7 +25,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
-from olist_pipeline.domain.data.io import fingerprint_file, read_csv_bytes, read_fingerprinted
+from olist_pipeline.domain.data.io import HashFile, ReadFile, read_csv_bytes, read_file, sha256_file
 from olist_pipeline.domain.data.schema import MERGED_COLUMNS
 from olist_pipeline.errors import DataError
 
@@ -118,10 +118,10 @@ def _combine(file_digests: dict[str, tuple[str, bytes]]) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(folder: Path, keep_bytes: int = 0) -> str:
-    """sha256 over the names and bytes of the tables the join reads (nothing parsed; up to
-    `keep_bytes` of them kept for `read_tables`, io.fingerprint_file)."""
-    return _combine({t: (p.name, bytes.fromhex(fingerprint_file(p, keep_bytes))) for t, p in table_files(folder).items()})
+def fingerprint(folder: Path, hash_file: HashFile = sha256_file) -> str:
+    """sha256 over the names and bytes of the tables the join reads (nothing parsed; each file hashed
+    by `hash_file`, streamed by default)."""
+    return _combine({t: (p.name, bytes.fromhex(hash_file(p))) for t, p in table_files(folder).items()})
 
 
 def table_schema(table: str) -> pa.DataFrameSchema:
@@ -140,14 +140,15 @@ def _key_report(errors: SchemaErrors, path: Path) -> str:
     return f"{path}: {duplicated} row(s) share their primary key {key} with another row"
 
 
-def read_tables(folder: Path) -> tuple[dict[str, pd.DataFrame], str]:
-    """Read every present table once; check its columns and primary-key uniqueness (pandera).
+def read_tables(folder: Path, read: ReadFile = read_file) -> tuple[dict[str, pd.DataFrame], str]:
+    """Read every present table once (`read` gives its bytes and their sha256); check its columns and
+    primary-key uniqueness (pandera).
 
     Returns the tables and the folder's fingerprint over exactly the bytes that were parsed.
     """
     tables, digests = {}, {}
     for table, path in table_files(folder).items():
-        data, digest = read_fingerprinted(path)
+        data, digest = read(path)
         digests[table] = (path.name, bytes.fromhex(digest))
         df = read_csv_bytes(data, str(path))
         try:
@@ -192,9 +193,9 @@ def join(tables: dict[str, pd.DataFrame]) -> tuple[pd.DataFrame, JoinReport]:
     return merged[[*MERGED_COLUMNS, *extra]].reset_index(drop=True), report
 
 
-def load_kaggle(folder: Path) -> tuple[pd.DataFrame, JoinReport, str]:
+def load_kaggle(folder: Path, read: ReadFile = read_file) -> tuple[pd.DataFrame, JoinReport, str]:
     """Read, check and join a Kaggle download folder; also return the sha256 of what was read."""
-    tables, digest = read_tables(folder)
+    tables, digest = read_tables(folder, read)
     merged, report = join(tables)
     report.files = {t: p.name for t, p in table_files(folder).items()}
     return merged, report, digest
