@@ -21,7 +21,7 @@ SAMPLE = PROJECT_ROOT / "data" / "olist_sample.csv.gz"
 
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
 os.environ.setdefault("AUTO_OPEN_DASHBOARD", "false")
-# A resident runner a developer left running must not take the suite's calls (tests/test_resident.py
+# A resident runner a developer left running must not take the suite's calls (tests/speed/test_resident.py
 # starts its own and asks for it explicitly).
 os.environ["OLIST_RESIDENT"] = "off"
 # New homes start from store templates (olist_pipeline/speed/store_templates.py) built once per session in a

@@ -18,7 +18,7 @@ What keeps a forked job as safe as a job in a process of its own:
   for its workers, so two jobs do not each start a thread per core;
 - a child is sent SIGTERM if the parent dies (PR_SET_PDEATHSIG), and the parent terminates its children
   when it is interrupted, so no job outlives its sweep;
-- a child ends as a process would (`resident.run_main`: threads joined, atexit handlers run, streams
+- a child ends as a process would (`speed.process.run_main`: threads joined, atexit handlers run, streams
   flushed) and hands its result back pickled in a file it renames into place when complete; a child that
   dies without one (killed, out of memory) is reported as a failure naming its exit status.
 

@@ -3,7 +3,7 @@
 Derivation runs inside the model (`OrderFeatures` is the first stage of every trained pipeline), so a
 saved model predicts from raw merged-table rows. Order-level features (items, sellers, payments per
 order) group rows by `order_id` within the frame being scored: send all rows of an order together.
-Nothing here may read a review column: `tests/test_transforms.py` fails if a feature depends on one.
+Nothing here may read a review column: `tests/domain/test_transforms.py` fails if a feature depends on one.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def _freight_ratio(c: RawColumns) -> np.ndarray:
     price, freight = c["price"], c["freight_value"]
     if price.dtype == freight.dtype == np.dtype(np.float64):
         # Plain floats (the schema's dtype): the numpy arithmetic pandas' own dispatches to, without its
-        # per-call cost; other dtypes keep pandas' rules. tests/test_features.py checks both agree.
+        # per-call cost; other dtypes keep pandas' rules. tests/domain/test_features.py checks both agree.
         with np.errstate(all="ignore"):  # as pandas: inf / inf is NaN without a warning
             total = price.to_numpy() + freight.to_numpy()
             return freight.to_numpy() / np.where(total == 0, np.nan, total)

@@ -17,7 +17,7 @@ loaded:
   a later step of the same process (the local orchestrator runs every step in the CLI's process) that
   loads the same artifact converts that table instead of reading the file back. The file is written
   in full either way; the artifact URI is new for every artifact version, so a kept table is never stale;
-  the conversion is the one `pandas.read_parquet` applies (tests/test_materializers.py compares them).
+  the conversion is the one `pandas.read_parquet` applies (tests/stack/test_materializers.py compares them).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pandas.api.types import is_bool_dtype, is_numeric_dtype, is_object_dtype, is_string_dtype
-from pandas.io._util import arrow_table_to_pandas  # pandas-internal; tests/test_materializers.py pins its behaviour
+from pandas.io._util import arrow_table_to_pandas  # pandas-internal; tests/stack/test_materializers.py pins its behaviour
 from zenml.enums import VisualizationType
 from zenml.integrations.pandas.materializers.pandas_materializer import (
     DEFAULT_SAMPLE_ROWS,

@@ -6,7 +6,7 @@ ends and SQLAlchemy returns the connection to its pool with that statement open,
 holds a shared lock until the statement is reset. Every later commit to the store from another pooled
 connection then waits out the busy timeout (ZenML's: 60 s) and fails -- ZenML's own "mark the step and the
 run failed" among them, so an interrupted run hung for minutes before it ended, its run still "running"
-(seen in CI; `tests/test_interrupts.py` reproduces it).
+(seen in CI; `tests/e2e/test_interrupts.py` reproduces it).
 
 A returned connection has no legitimate open results, so SQLAlchemy's pool `reset` event (run on every
 return) closes the cursors opened on it since checkout; closing a cursor resets its statement. No

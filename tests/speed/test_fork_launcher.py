@@ -1,6 +1,6 @@
 """`hydra/launcher=olist_fork` with a tiny Hydra app (no ZenML, no MLflow: fast): jobs in forked processes,
 n_jobs at a time, failures reported per job, and the fallback when the sweep's process cannot fork. The
-real sweeps through it are in tests/test_sweep.py (and tests/test_prod_stack.py on the server stack)."""
+real sweeps through it are in tests/e2e/test_sweep.py (and tests/e2e/test_prod_stack.py on the server stack)."""
 
 from __future__ import annotations
 
