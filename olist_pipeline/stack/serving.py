@@ -239,6 +239,22 @@ def replace(
     return server, previous
 
 
+def deploy(
+    *, model_uri: str, model_name: str, model_version: int, registry_version: str, host: str, port: int,
+    workers: int, state_dir: Path, timeout: float, threads: int = 1,
+) -> tuple[Server, Server | None, str]:
+    """Serve `model_uri` for `model_name`: keep a healthy server already serving it, else `replace`.
+    Returns (server, previous, action) with action "kept", "replaced" or "started"."""
+    running = current(state_dir, model_name)
+    if running is not None and running.model_uri == model_uri and healthy(running.url):
+        return running, running, "kept"
+    server, previous = replace(
+        model_uri=model_uri, model_name=model_name, model_version=model_version, registry_version=registry_version,
+        host=host, port=port, workers=workers, state_dir=state_dir, timeout=timeout, threads=threads,
+    )  # fmt: skip
+    return server, previous, "replaced" if previous is not None else "started"
+
+
 def stop_all(state_dir: Path) -> list[Server]:
     """Stop every model server recorded under `state_dir` (used by `make clean-state`)."""
     stopped = []

@@ -20,19 +20,13 @@ def deploy(
     model_name: str, model_version: int, registry_version: str, model_uri: str, serving_spec: ServingSpec
 ) -> Annotated[dict[str, Any], "deployment"]:
     """Serve `model_uri` on the configured host/port; keep a healthy server already serving it."""
-    state_dir = Path(serving_spec.state_dir)
-    running = serving.current(state_dir, model_name)
-    if running is not None and running.model_uri == model_uri and serving.healthy(running.url):
-        logger.info("%s v%s is already served at %s", model_name, model_version, running.url)
-        server, previous, action = running, running, "kept"
-    else:
-        server, previous = serving.replace(
-            model_uri=model_uri, model_name=model_name, model_version=model_version,
-            registry_version=registry_version, host=serving_spec.host, port=serving_spec.port,
-            workers=serving_spec.workers, state_dir=state_dir, timeout=serving_spec.start_timeout_s,
-            threads=serving_spec.threads_per_worker,
-        )  # fmt: skip
-        action = "replaced" if previous is not None else "started"
+    server, previous, action = serving.deploy(
+        model_uri=model_uri, model_name=model_name, model_version=model_version,
+        registry_version=registry_version, host=serving_spec.host, port=serving_spec.port,
+        workers=serving_spec.workers, state_dir=Path(serving_spec.state_dir), timeout=serving_spec.start_timeout_s,
+        threads=serving_spec.threads_per_worker,
+    )  # fmt: skip
+    logger.info("%s v%s: %s, served at %s", model_name, model_version, action, server.url)
     record: dict[str, Any] = {
         "action": action,
         "url": server.url,
