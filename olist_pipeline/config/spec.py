@@ -65,7 +65,8 @@ class CleaningSpec(_Spec):
 
 
 class FeaturesSpec(_Spec):
-    """Which model inputs a feature set uses. Derived features are named in `features.DERIVED`."""
+    """Which model inputs a feature set uses. Derived features are named in `features.DERIVED` (checked,
+    with the estimator's parameters, by `runs.common.check_model` where scikit-learn is imported anyway)."""
 
     name: str
     numeric: list[str] = Field(default_factory=list, description="raw numeric columns used as they are")
@@ -86,16 +87,6 @@ class FeaturesSpec(_Spec):
         if leaky:
             raise ValueError(f"{leaky} are written with or after the review and would leak the target")
         return columns
-
-    @field_validator("derived")
-    @classmethod
-    def _known_derived(cls, names: list[str]) -> list[str]:
-        from olist_pipeline.domain.features import DERIVED
-
-        unknown = [n for n in names if n not in DERIVED]
-        if unknown:
-            raise ValueError(f"unknown derived feature(s) {unknown}; valid: {sorted(DERIVED)}")
-        return names
 
     @model_validator(mode="after")
     def _not_empty(self) -> FeaturesSpec:
@@ -135,13 +126,6 @@ class ModelSpec(_Spec):
     def params(self) -> dict[str, Any]:
         """The estimator's constructor arguments."""
         return dict(self.model_extra or {})
-
-    @model_validator(mode="after")
-    def _valid_estimator(self) -> ModelSpec:
-        from olist_pipeline.domain.models import build_estimator
-
-        build_estimator(self.target, self.params)  # raises ValueError naming the bad parameter
-        return self
 
 
 class EvaluationSpec(_Spec):

@@ -8,10 +8,31 @@ from typing import Any
 
 from olist_pipeline.config.spec import RunSpec
 from olist_pipeline.domain.data import loaders
-from olist_pipeline.errors import DataError
+from olist_pipeline.errors import ConfigError, DataError
 from olist_pipeline import speed
 from olist_pipeline.stack import logs
 from olist_pipeline.stack.infra import check_services, configure_environment, ensure_mlflow_experiment, provision
+
+
+def check_model(spec: RunSpec) -> None:
+    """The configuration checks that need scikit-learn: the estimator's parameters against
+    scikit-learn's own constraints, and the names of the derived features. The training job runs them
+    before any work; they are not part of the spec so that `--cfg`, `--help` and an identical re-run
+    (answered from the record of a run that passed them, with the same code and libraries) do not pay
+    for importing scikit-learn."""
+    from olist_pipeline.domain.features import DERIVED
+    from olist_pipeline.domain.models import build_estimator
+
+    problems = []
+    try:
+        build_estimator(spec.model.target, spec.model.params)
+    except ValueError as exc:
+        problems.append(f"model: {exc}")
+    unknown = [name for name in spec.features.derived if name not in DERIVED]
+    if unknown:
+        problems.append(f"features.derived: unknown derived feature(s) {unknown}; valid: {sorted(DERIVED)}")
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
 
 
 def fingerprint_dataset(fmt: str, path: Path, expected: str | None, keep_bytes: int = 0) -> str:

@@ -3,6 +3,7 @@ of an identical earlier run.
 
     run_training
       -> answered_from_record   identical config, data, code, libraries, champion: no new ZenML run
+      -> check_model            the estimator's parameters and derived features (scikit-learn's checks)
       -> prepare                inputs, services, stack, MLflow experiment (runs.common)
       -> configure              the ZenML pipeline's options: run name, tags, Model, tracker settings, record
       -> launch                 the pipeline, with each config group as a typed step parameter
@@ -18,7 +19,7 @@ from typing import Any
 from olist_pipeline.config.spec import RunSpec
 from olist_pipeline.runs import reuse
 from olist_pipeline.stack import store_reads
-from olist_pipeline.runs.common import fingerprint, load_ahead, prepare, run_options, settle_gc, timestamp
+from olist_pipeline.runs.common import check_model, fingerprint, load_ahead, prepare, run_options, settle_gc, timestamp
 from olist_pipeline.stack.tracking import EXTRA_CONFIG_YAML, EXTRA_OVERRIDES, EXTRA_PARAMS, git_commit
 
 #: Training steps that run every time (their outcome depends on state outside their inputs).
@@ -88,7 +89,8 @@ def run_training(
         earlier = answered_from_record(spec, reuse_key)
         if earlier is not None:
             return earlier
-        load_ahead(spec)
+        load_ahead(spec)  # parses while check_model imports scikit-learn
+    check_model(spec)
     data_sha256, actions = prepare(spec, data_sha256)
     commit = git_commit()
     pipeline = configure(spec, data_sha256, commit, config_yaml, params, overrides or [], extra_tags or {})

@@ -83,9 +83,6 @@ def test_unknown_option_lists_choices():
         (["split.test_size=abc"], "split.test_size: Input should be a valid number"),
         (["split.test_size=1.5"], "split.test_size: Input should be less than 1"),
         (["cleaning.strategy=magic"], "cleaning.strategy: Input should be 'impute_median' or 'drop_incomplete'"),
-        (["model=ridge", "model.alpha=-1"], "The 'alpha' parameter of Ridge must be"),
-        (["model=ridge", "+model.alpah=3"], "unknown parameter(s) ['alpah'] for Ridge"),
-        (["features.derived=[delivery_dayz]"], "unknown derived feature(s) ['delivery_dayz']"),
         (["features.numeric=[price,review_score]"], "would leak the target"),
     ],
 )
@@ -93,6 +90,23 @@ def test_invalid_config_is_named(overrides, fragment):
     with pytest.raises(ConfigError) as err:
         compose_spec(compose_config(overrides))
     assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        (["model=ridge", "model.alpha=-1"], "model: The 'alpha' parameter of Ridge must be"),
+        (["model=ridge", "+model.alpah=3"], "model: unknown parameter(s) ['alpah'] for Ridge"),
+        (["features.derived=[delivery_dayz]"], "features.derived: unknown derived feature(s) ['delivery_dayz']"),
+    ],
+)
+def test_the_training_jobs_model_check_names_the_problem(overrides, fragment):
+    from olist_pipeline.runs.common import check_model
+
+    spec, _, _ = compose_spec(compose_config(overrides))
+    with pytest.raises(ConfigError) as err:
+        check_model(spec)
+    assert str(err.value).startswith("invalid configuration: ") and fragment in str(err.value)
 
 
 def test_help_and_cfg_do_not_import_the_heavy_stack():
@@ -135,10 +149,24 @@ def test_cli_help_lists_groups():
     assert "model: hist_gradient_boosting, hist_gradient_boosting_per_order, linear_regression, random_forest, ridge" in result.stdout
 
 
-def test_the_spec_refuses_a_bad_estimator_argument_and_an_unknown_derived_feature_together():
+def test_the_model_check_reports_a_bad_estimator_argument_and_an_unknown_derived_feature_together():
+    from olist_pipeline.runs.common import check_model
+
     with pytest.raises(ConfigError) as err:
-        compose_spec(compose_config(["model=ridge", "model.alpha=-1", "features.derived=[dayz]"]))
+        check_model(compose_spec(compose_config(["model=ridge", "model.alpha=-1", "features.derived=[dayz]"]))[0])
     assert "The 'alpha' parameter of Ridge" in str(err.value) and "unknown derived feature(s) ['dayz']" in str(err.value)
+
+
+def test_composing_the_spec_imports_no_scikit_learn():
+    """`--cfg`, `--help` and an identical re-run do not pay for scikit-learn (check_model does, in the job)."""
+    code = (
+        "import sys\n"
+        "from olist_pipeline.config.compose import compose_config, compose_spec\n"
+        "compose_spec(compose_config(['model=ridge', 'features=kaggle']))\n"
+        "print('SKLEARN', 'sklearn' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120)
+    assert "SKLEARN False" in out.stdout, out.stderr
 
 
 def test_a_bad_estimator_parameter_stops_the_cli_before_anything_is_created(tmp_path):
