@@ -56,3 +56,25 @@ def model_pip_requirements() -> list[str]:
     from importlib.metadata import version
 
     return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
+
+
+def log_trained_model(model: Any, example: Any) -> Any:
+    """Log a fitted scikit-learn model to the active MLflow run as `model`: saved with skops (only our own,
+    scikit-learn's and numpy's types trusted), with its signature and an input example, this package's
+    code (custom estimators load anywhere) and pinned requirements (MLflow need not infer them).
+    Returns MLflow's `ModelInfo` (its `model_uri` is what the registry registers)."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    from olist_pipeline.paths import PACKAGE_DIR
+
+    return mlflow.sklearn.log_model(
+        model,
+        name="model",
+        signature=infer_signature(example, model.predict(example)),
+        input_example=example,
+        serialization_format="skops",
+        skops_trusted_types=skops_trusted_types(model),
+        code_paths=[str(PACKAGE_DIR)],
+        pip_requirements=model_pip_requirements(),
+    )

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import mlflow
 import pandas as pd
-from mlflow.models import infer_signature
 from sklearn.pipeline import Pipeline
 from zenml import ArtifactConfig, get_step_context, log_metadata, step
 from zenml.enums import ArtifactType
@@ -15,10 +14,9 @@ from zenml.enums import ArtifactType
 from olist_pipeline.domain.features import build_preprocessor
 from olist_pipeline.domain.models import build_estimator, build_model
 from olist_pipeline.config.spec import FeaturesSpec, ModelSpec
-from olist_pipeline.paths import PACKAGE_DIR
 from olist_pipeline.stack.registry import MLFLOW_METADATA_KEY, MODEL_ARTIFACT, register_candidate
 from olist_pipeline.domain.splits import TRAIN
-from olist_pipeline.stack.tracking import EXTRA_CONFIG_YAML, EXTRA_PARAMS, model_pip_requirements, skops_trusted_types
+from olist_pipeline.stack.tracking import EXTRA_CONFIG_YAML, EXTRA_PARAMS, log_trained_model
 
 
 @step(experiment_tracker=True)
@@ -53,17 +51,7 @@ def train(
     mlflow.set_tags({"zenml_run_id": str(context.pipeline_run.id), "zenml_run_name": context.pipeline_run.name})
     if extra.get(EXTRA_CONFIG_YAML):
         mlflow.log_text(extra[EXTRA_CONFIG_YAML], "config/config.yaml")
-    example = X.head(5)
-    logged = mlflow.sklearn.log_model(
-        pipeline,
-        name="model",
-        signature=infer_signature(example, pipeline.predict(example)),
-        input_example=example,
-        serialization_format="skops",
-        skops_trusted_types=skops_trusted_types(pipeline),
-        code_paths=[str(PACKAGE_DIR)],
-        pip_requirements=model_pip_requirements(),
-    )
+    logged = log_trained_model(pipeline, X.head(5))
     zenml_model = context.model
     if zenml_model.name != model_name:
         raise ValueError(f"train: model_name {model_name!r} differs from the pipeline's ZenML Model {zenml_model.name!r}")
