@@ -23,8 +23,9 @@ merged table from ../shared when present):
                       calls it is timed; the peak RSS is the forked child's (it includes the pages it shares
                       with the runner)
 
-and, once, `--help` and the import floor (a process that only imports ZenML, MLflow, scikit-learn and
-pandas). For the cold runs it splits each step's time into the step's own work (the plain script's
+and, once, `--help`, the import floor (a process that only imports ZenML, MLflow, scikit-learn and
+pandas) and a run on the sample interrupted during a store read (scripts/interrupted_run.py: how long it
+takes to end). For the cold runs it splits each step's time into the step's own work (the plain script's
 time for the same phase) and the framework's (the rest: loading and storing artifacts, metadata,
 tracking), and what the process spent outside the steps (imports, stores, provisioning, compiling).
 
@@ -51,6 +52,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
+SAMPLE = ROOT / "data" / "olist_sample.csv.gz"
+#: The `fixed` row of a run interrupted during a store read (scripts/interrupted_run.py), on the sample.
+INTERRUPTED = "run interrupted in a store read, to its end (exit 130)"
 REAL = ROOT.parent / "shared" / "data" / "olist" / "merged" / "olist_customers_dataset.csv.gz"
 #: Orders per generated size (rows are items x payments: ~1.25 rows per order).
 GENERATED = {"100k": 80_000, "1m": 800_000}
@@ -118,8 +122,9 @@ def measure_runner(args: list[str], env: dict[str, str], report: Path) -> tuple[
     return wall, json.loads(report.read_text())["maxrss_kb"] / 1024, out
 
 
-def measure(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MB) and stdout of one child process; fails loudly if it fails."""
+def measure(args: list[str], env: dict[str, str], exit_code: int = 0) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MB) and stdout of one child process; fails loudly if it does not end with
+    `exit_code`."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=err)
@@ -127,7 +132,7 @@ def measure(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
         wall = time.perf_counter() - start
         out.seek(0)
         stdout = out.read().decode()
-        if os.waitstatus_to_exitcode(status) != 0:
+        if os.waitstatus_to_exitcode(status) != exit_code:
             err.seek(0)
             raise RuntimeError(f"{' '.join(args)} failed:\n{err.read().decode()[-3000:]}")
     return wall, rusage.ru_maxrss / 1024, stdout
@@ -160,7 +165,7 @@ def datasets(sizes: list[str], tmp: Path) -> dict[str, tuple[Path, int]]:
     found: dict[str, tuple[Path, int]] = {}
     for name in sizes:
         if name == "sample":
-            path = ROOT / "data" / "olist_sample.csv.gz"
+            path = SAMPLE
         elif name == "real":
             if not REAL.exists():
                 print(f"skipping real: {REAL} is absent", file=sys.stderr)
@@ -460,7 +465,7 @@ def write_profile(out: Path, env: dict[str, str]) -> None:
         # A cold run as the overhead table's: a new home from store templates, built beforehand.
         env = {**env, "OLIST_STORE_TEMPLATES": str(Path(tmp_name) / "store-templates")}
         measure([PY, "-m", "olist_pipeline.speed.store_templates"], env)
-        sample = ROOT / "data" / "olist_sample.csv.gz"
+        sample = SAMPLE
         profile = profile_cold_run(sample, Path(tmp_name) / "home", env)
         overhead = profile_overhead(sample, Path(tmp_name) / "spied-home", env)
     section = "\n".join([PROFILE_START, "### Where a cold run's time goes (embedded sample, cProfile)", "", *profile, "",
@@ -503,6 +508,13 @@ def main() -> int:
         small = {"--help": [PY, "-m", "olist_pipeline", "--help"],
                  "import floor": [PY, "-c", "import zenml.client, mlflow, sklearn.pipeline, pandas"]}  # fmt: skip
         fixed = {k: [measure(cmd, env)[:2] for _ in range(args.repeats)] for k, cmd in small.items()}
+        # How long a run interrupted during a store read takes to end (exit 130): its stores' locks are
+        # released at once, or it waits out ZenML's 60 s busy timeout (tests/e2e/test_interrupts.py).
+        fixed[INTERRUPTED] = [
+            measure([PY, "scripts/interrupted_run.py", *run_args(SAMPLE), f"paths.state_dir={tmp / f'interrupted{i}'}"],
+                    env, exit_code=130)[:2]
+            for i in range(args.repeats)
+        ]  # fmt: skip
     fixed_med = {k: (statistics.median(w for w, _ in v), statistics.median(r for _, r in v)) for k, v in fixed.items()}
 
     rows = {name: n for name, (_, n) in data.items()}

@@ -11,7 +11,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -24,31 +23,9 @@ from tests.conftest import cli, summary_metrics
 
 RUN = ("+env=dev", "evaluation.report=false")
 
-# A real run of `python -m olist_pipeline`, with one KeyboardInterrupt raised where a Ctrl-C can land:
-# inside the train step, while SQLAlchemy builds ZenML objects from a SELECT's first row.
-INTERRUPT_IN_A_STORE_READ = """
-import runpy, sys
-from sqlalchemy.orm import loading
-import olist_pipeline.steps.training as training
-
-armed = []
-build_model = training.build_model
-def arming_build_model(*args, **kwargs):
-    armed.append(True)
-    return build_model(*args, **kwargs)
-training.build_model = arming_build_model
-
-instance_processor = loading._instance_processor
-def interrupted(query_entity, mapper, *args, **kwargs):
-    if armed and mapper.class_.__module__.startswith("zenml"):
-        armed.clear()
-        raise KeyboardInterrupt
-    return instance_processor(query_entity, mapper, *args, **kwargs)
-loading._instance_processor = interrupted
-
-sys.argv = ["olist_pipeline", *sys.argv[1:]]
-runpy.run_module("olist_pipeline", run_name="__main__")
-"""
+# A real run with one KeyboardInterrupt where a Ctrl-C can land: inside the train step, while SQLAlchemy
+# builds ZenML objects from a SELECT's first row. `make bench` times how long such a run takes to end.
+INTERRUPTED_RUN = PROJECT_ROOT / "scripts" / "interrupted_run.py"
 
 
 @pytest.fixture
@@ -122,15 +99,13 @@ def test_without_it_the_half_read_statement_blocks_every_writer(tmp_path):
 def test_ctrl_c_during_a_store_read_ends_the_run_failed_and_the_next_run_trains(tmp_path):
     state = tmp_path / "state"
     env = {**os.environ, "ZENML_ANALYTICS_OPT_IN": "false"}
-    started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-c", INTERRUPT_IN_A_STORE_READ, *RUN, f"paths.state_dir={state}"],
+        [sys.executable, str(INTERRUPTED_RUN), *RUN, f"paths.state_dir={state}"],
         capture_output=True, text=True, cwd=PROJECT_ROOT, env=env, timeout=300,
     )
-    took = time.monotonic() - started
     assert result.returncode == 130, result.stderr[-3000:]
+    # A held store lock shows as this error (ZenML could not mark the run failed) and a run left "running".
     assert "database is locked" not in result.stdout + result.stderr
-    assert took < 50, f"the interrupted run took {took:.0f} s to end (ZenML's busy timeout is 60 s)"
 
     zenml_db = next(state.rglob("zenml.db"))
     with sqlite3.connect(zenml_db) as db:
