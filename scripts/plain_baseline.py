@@ -21,7 +21,7 @@ import pandas as pd
 import yaml
 
 from olist_pipeline.domain.cleaning import clean
-from olist_pipeline.domain.data.schema import validate_merged
+from olist_pipeline.domain.data.olist import validate_merged
 from olist_pipeline.domain.features import build_preprocessor, input_columns
 from olist_pipeline.domain.metrics import regression_metrics
 from olist_pipeline.domain.models import build_estimator, build_model
@@ -57,7 +57,7 @@ def main() -> int:
     with phase("ingest"):  # the pipeline's ingest step reads and checks
         df = pd.read_csv(Path(args.data), low_memory=False)
         df, _ = validate_merged(df)
-    columns = input_columns(numeric, derived, categorical)
+    columns = list(dict.fromkeys(["order_id", *input_columns(numeric, derived, categorical)]))  # the group column, for the split and weights
     with phase("clean"):
         df, _ = clean(df, "impute_median", columns, "review_score")
     with phase("build_features"):

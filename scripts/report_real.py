@@ -23,7 +23,7 @@ from olist_pipeline.domain.cleaning import clean
 from olist_pipeline.config.compose import compose_spec
 from olist_pipeline.config.compose import compose_config
 from olist_pipeline.domain.data.io import load_table
-from olist_pipeline.domain.data.schema import validate_merged
+from olist_pipeline.domain.data.olist import validate_merged
 from olist_pipeline.domain.features import build_preprocessor, input_columns
 from olist_pipeline.domain.metrics import regression_metrics
 from olist_pipeline.domain.models import build_estimator, build_model
@@ -40,7 +40,7 @@ def cell(df: pd.DataFrame, model: str, features: str, split: str) -> dict[str, o
     """Train and score one configuration, exactly as composed by Hydra."""
     spec, _, _ = compose_spec(compose_config([f"model={model}", f"features={features}", f"split={split}"]))
     f = spec.features
-    columns = input_columns(f.numeric, f.derived, f.categorical)
+    columns = list(dict.fromkeys(["order_id", *input_columns(f.numeric, f.derived, f.categorical)]))  # the group column too
     data, _ = clean(df, spec.cleaning.strategy, columns, spec.dataset.target, spec.cleaning.drop_duplicate_rows)
     labels = partition(
         data, spec.split.strategy, spec.split.test_size, spec.split.validation_size, spec.split.group_column,

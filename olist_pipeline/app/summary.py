@@ -29,6 +29,14 @@ def mlflow_ui_command(tracking_uri: str) -> str:
     return f"{shlex.quote(str(mlflow))} ui --backend-store-uri {shlex.quote(tracking_uri)} --host 127.0.0.1 --port 5000"
 
 
+def task_line(spec: RunSpec) -> str:
+    """`regression of review_score` / `binary: low_review (review_score <= 2)`."""
+    if spec.task.kind == "binary":
+        label = spec.task.binary_label(spec.dataset.target)
+        return f"binary: {label.name} ({label.rule()}), label at probability >= {spec.task.decision_threshold:g}"
+    return f"regression of {spec.dataset.target}"
+
+
 def print_summary(result: RunResult, spec: RunSpec, console: Console | None = None) -> None:
     """Run name, metrics, MLflow run id, cache use, and how to look at it."""
     console = _console(console)
@@ -39,8 +47,9 @@ def print_summary(result: RunResult, spec: RunSpec, console: Console | None = No
         if name in result.metrics:
             table.add_row(name, f"{result.metrics[name]:.4f}")
     console.print(table)
+    console.print(f"task         {task_line(spec)}")
     console.print(f"model        {spec.model.name} ({spec.model.target}) on features={spec.features.name}, split={spec.split.strategy}")
-    console.print(f"data         {spec.dataset.path} sha256={result.data_sha256[:16]}")
+    console.print(f"data         {spec.dataset.path} sha256={result.data_sha256[:16]} (dataset={spec.dataset.name})")
     console.print(f"zenml run    {result.zenml_run_id} ({result.status})")
     console.print(f"mlflow run   {result.mlflow_run_id} in experiment {result.mlflow_experiment!r}")
     if result.reused:
@@ -113,6 +122,7 @@ def print_lineage(lineage: Any, console: Console | None = None) -> None:
         ("data sha256", f"{lineage.data.get('sha256', '?')} (now: {'same' if lineage.data.get('now') == lineage.data.get('sha256') else lineage.data.get('now', '?')})"),
         ("git commit", lineage.git_commit),
         ("overrides", " ".join(lineage.overrides) or "(none)"),
+        ("libraries", " ".join(f"{k}=={v}" for k, v in lineage.libraries.items()) or "(not recorded)"),
         ("test metrics", ", ".join(f"{k} {v:.4f}" for k, v in lineage.test_metrics.items() if k in ("rmse", "mae", "r2", "low_score_recall"))),
         ("promotion", lineage.promotion or "-"),
     ]
@@ -133,6 +143,8 @@ def print_lineage(lineage: Any, console: Console | None = None) -> None:
     for warning in lineage.warnings:
         console.print(f"[yellow]warning[/]              {warning}")
     console.print(f"{'reproduce':<20} {escape(lineage.reproduce)}")
+    checked = lineage.reproduced or f"not checked yet (pipeline=reproduce model_version={lineage.version})"
+    console.print(f"{'reproduced':<20} {escape(checked)}")
     if lineage.config_yaml:
         console.rule("composed config")
         console.print(lineage.config_yaml.rstrip(), markup=False)
@@ -148,3 +160,67 @@ def print_cd_kept(server: Any, model_name: str, console: Console | None = None) 
             f"deploy       skipped: the candidate was not promoted; {model_name} v{server.model_version} "
             f"keeps serving at {server.url}"
         )
+
+
+def say(line: str, console: Console | None = None) -> None:
+    """A progress line while a long job runs (plain text: paths may hold brackets)."""
+    _console(console).print(line, markup=False)
+
+
+def print_reproduction(result: Any, console: Console | None = None) -> None:
+    """The reproduce verdict: what was re-run, every check, and what was recorded on the version."""
+    console = _console(console)
+    console.print(f"reproduce    {result.label}: commit {result.commit[:12]}, data {escape(result.data_path)} (sha256 {result.data_sha256[:16]}, unchanged)")
+    console.print(f"re-run       python -m olist_pipeline {escape(' '.join(result.rerun))}")
+    table = Table(title=f"{result.label}: recorded vs re-run", header_style="bold")
+    for column in ("check", "recorded", "re-run", "difference", "same"):
+        table.add_column(column, justify="right" if column in ("recorded", "re-run") else "left")
+    for check in result.verdict.checks:
+        same = "yes" if check.ok else "[red]no[/]"
+        table.add_row(*(escape(v) for v in (check.name, check.recorded, check.reproduced, check.difference)), same)
+    console.print(table)
+    for caveat in result.verdict.caveats:
+        console.print(f"[yellow]weaker[/]       {escape(caveat)}")
+    style = "green" if result.verdict.reproduced else "red"
+    console.print(f"reproduced   [{style}]{escape(result.verdict.summary)}[/]")
+    console.print(f"recorded     on {result.label}: ZenML metadata and MLflow tag reproduced = {escape(result.recorded_as)}")
+    if result.kept:
+        console.print(f"scratch      {escape(result.kept)}")
+
+
+def print_comparison(result: Any, console: Console | None = None) -> None:
+    """Two versions side by side: config keys that differ, data, code, scores on the same rows, gates."""
+    console = _console(console)
+    comparison = result.comparison
+    la, lb = comparison.labels
+    console.rule(f"{comparison.model_name}: {la} vs {lb}")
+    config = Table(title="config: keys that differ", header_style="bold")
+    for column in ("key", la, lb):
+        config.add_column(column)
+    for key, (va, vb) in comparison.config.items():
+        config.add_row(escape(key), escape(str(va)), escape(str(vb)))
+    if comparison.config:
+        console.print(config)
+    else:
+        console.print("config       the same (no key differs)")
+    data = Table(title="data", header_style="bold")
+    for column in ("", la, lb):
+        data.add_column(column)
+    for row in comparison.data:
+        data.add_row(*(escape(v) for v in row))
+    console.print(data)
+    console.print("code", markup=False)
+    console.print(comparison.code.rstrip() or "(no difference)", markup=False)
+    scores = Table(title=f"scores on {lb}'s test rows ({comparison.scored_rows} rows)", header_style="bold")
+    for column in ("metric", la, lb):
+        scores.add_column(column, justify="left" if column == "metric" else "right")
+    for row in comparison.score_table():
+        scores.add_row(*row)
+    console.print(scores)
+    for label, value in comparison.scores.items():
+        if isinstance(value, str):
+            console.print(f"[yellow]{label}[/] {escape(value)}")
+    for label, gate in comparison.gates.items():
+        console.print(f"gate {label:<7} {escape(gate)}")
+    if result.logged_to:
+        console.print(f"logged       {result.logged_to} (MLflow, on {lb}'s run)")

@@ -13,8 +13,23 @@ from olist_pipeline.config.spec import RunSpec, build_run_spec
 from olist_pipeline.errors import ConfigError
 from olist_pipeline.paths import CONF_DIR, PROJECT_ROOT, resolve
 
+
+
+def package_file(package: str, resource: str) -> str:
+    """`${package_file:palmerpenguins,data/penguins.csv}`: a data file shipped inside an installed
+    package (nothing downloaded at run time)."""
+    from importlib.resources import files
+
+    try:
+        return str(files(package) / resource)
+    except ModuleNotFoundError:
+        raise ConfigError(f"package_file: package {package!r} is not installed (pip install {package})") from None
+
+
 if not OmegaConf.has_resolver("project_root"):
     OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT))
+if not OmegaConf.has_resolver("package_file"):
+    OmegaConf.register_new_resolver("package_file", package_file)
 
 
 def compose_config(overrides: list[str] | None = None) -> DictConfig:
@@ -50,7 +65,25 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def group_files(cfg: DictConfig) -> dict[str, str]:
+    """Config group -> the file its chosen option came from (conf/dataset/sample.yaml), so that a
+    problem in a declaration names the file to fix. Empty outside a Hydra run or composition."""
+    from hydra.core.hydra_config import HydraConfig
+
+    choices: Any = None
+    if HydraConfig.initialized():
+        choices = HydraConfig.get().runtime.choices
+    elif "hydra" in cfg:
+        choices = cfg.hydra.runtime.choices
+    files = {}
+    for group, option in dict(choices or {}).items():
+        path = CONF_DIR / group / f"{option}.yaml"
+        if option and not group.startswith("hydra") and path.is_file():
+            files[group] = str(path.relative_to(PROJECT_ROOT))
+    return files
+
+
 def compose_spec(cfg: DictConfig) -> tuple[RunSpec, str, dict[str, str]]:
     """Resolve and validate the composed config. Returns the spec, its YAML and its flat params."""
     container = resolve_config(cfg)
-    return build_run_spec(container), OmegaConf.to_yaml(container), flatten(container)
+    return build_run_spec(container, group_files(cfg)), OmegaConf.to_yaml(container), flatten(container)

@@ -71,18 +71,83 @@ def error_by_delay(X: pd.DataFrame, y_true: np.ndarray, y_pred: np.ndarray) -> p
     return table.reset_index()
 
 
-def importance(model: object, X: pd.DataFrame, y: np.ndarray, repeats: int, seed: int) -> pd.DataFrame:
-    """Permutation importance of each raw input column on the given (test) rows, by drop in R^2."""
+#: What permutation importance measures the drop of, per task.
+IMPORTANCE_SCORING = {"regression": "r2", "binary": "roc_auc"}
+
+
+def importance(
+    model: object, X: pd.DataFrame, y: np.ndarray, repeats: int, seed: int, kind: str = "regression",
+    inputs: list[str] | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """Permutation importance of each raw input column the model reads (`inputs`; default all but
+    `order_id`) on the given (test) rows, by drop in R² (regression) or ROC AUC (binary)."""
     from sklearn.inspection import permutation_importance
 
-    columns = [c for c in X.columns if c != "order_id"]  # the grouping key is not a feature
-    result = permutation_importance(model, X, y, n_repeats=repeats, random_state=seed, scoring="r2", n_jobs=1)
+    columns = [c for c in (inputs if inputs is not None else [c for c in X.columns if c != "order_id"]) if c in X.columns]
+    scoring = IMPORTANCE_SCORING[kind]
+    result = permutation_importance(model, X, y, n_repeats=repeats, random_state=seed, scoring=scoring, n_jobs=1)
     names = list(X.columns)
     keep = [names.index(c) for c in columns]
     table = pd.DataFrame(
         {"column": columns, "importance": result.importances_mean[keep], "std": result.importances_std[keep]}
     )
     return table.sort_values("importance", ascending=False, ignore_index=True)
+
+
+def _importance_figure(plt: Any, importances: pd.DataFrame, measure: str) -> Figure:
+    top = importances.head(15).iloc[::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(top) + 1.2))
+    ax.barh(top["column"], top["importance"], xerr=top["std"])
+    ax.set(xlabel=f"drop in {measure} when shuffled (held-out rows)", title="Permutation importance")
+    return fig
+
+
+def binary_figures(
+    y_true: np.ndarray, probability: np.ndarray, threshold: float, importances: pd.DataFrame | None
+) -> dict[str, Figure]:
+    """A binary task's report: ROC, precision-recall and calibration curves, the confusion matrix at
+    `threshold`, permutation importance. Release them with `close_figures`."""
+    from sklearn.calibration import calibration_curve
+    from sklearn.metrics import confusion_matrix, precision_recall_curve, roc_curve
+
+    plt = _pyplot()
+    y_true, probability = np.asarray(y_true).astype(int), np.asarray(probability, dtype=float)
+    figs: dict[str, Figure] = {}
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    fpr, tpr, _ = roc_curve(y_true, probability)
+    ax.plot(fpr, tpr)
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="ROC curve")
+    figs["roc_curve.png"] = fig
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    precision, recall, _ = precision_recall_curve(y_true, probability)
+    ax.plot(recall, precision)
+    ax.axhline(y_true.mean(), color="k", ls="--", lw=1)
+    ax.set(xlabel="recall", ylabel="precision", title="Precision-recall curve")
+    figs["precision_recall_curve.png"] = fig
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    observed, predicted = calibration_curve(y_true, probability, n_bins=10, strategy="quantile")
+    ax.plot(predicted, observed, "o-")
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set(xlabel="mean predicted probability", ylabel="observed share", title="Calibration")
+    figs["calibration_curve.png"] = fig
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    matrix = confusion_matrix(y_true, (probability >= threshold).astype(int), labels=[0, 1])
+    ax.imshow(matrix, cmap="Blues")
+    for (i, j), count in np.ndenumerate(matrix):
+        ax.text(j, i, str(count), ha="center", va="center")
+    ax.set(xticks=[0, 1], yticks=[0, 1], xlabel="predicted", ylabel="true", title=f"Confusion matrix at {threshold:g}")
+    figs["confusion_matrix.png"] = fig
+
+    if importances is not None and len(importances):
+        figs["permutation_importance.png"] = _importance_figure(plt, importances, "ROC AUC")
+    for f in figs.values():
+        f.tight_layout()
+    return figs
 
 
 def figures(
@@ -96,14 +161,14 @@ def figures(
     fig, ax = plt.subplots(figsize=(5, 4))
     ax.violinplot([y_pred[y_true == s] if (y_true == s).any() else [np.nan] for s in SCORES], positions=SCORES, showmedians=True)
     ax.plot([1, 5], [1, 5], "k--", lw=1)
-    ax.set(xlabel="true review_score", ylabel="predicted", title="Predicted vs actual")
+    ax.set(xlabel="true score", ylabel="predicted", title="Predicted vs actual")
     figs["predicted_vs_actual.png"] = fig
 
     fig, ax = plt.subplots(figsize=(5, 4))
     residuals = [y_pred[y_true == s] - s for s in SCORES]
     ax.boxplot([r if len(r) else [np.nan] for r in residuals], positions=SCORES, showfliers=False)
     ax.axhline(0, color="k", lw=1)
-    ax.set(xlabel="true review_score", ylabel="predicted - true", title="Residuals by true score")
+    ax.set(xlabel="true score", ylabel="predicted - true", title="Residuals by true score")
     figs["residuals_by_score.png"] = fig
 
     if by_delay is not None:
@@ -114,11 +179,7 @@ def figures(
         figs["error_by_delivery_delay.png"] = fig
 
     if importances is not None and len(importances):
-        top = importances.head(15).iloc[::-1]
-        fig, ax = plt.subplots(figsize=(6, 0.3 * len(top) + 1.2))
-        ax.barh(top["column"], top["importance"], xerr=top["std"])
-        ax.set(xlabel="drop in R² when shuffled (test split)", title="Permutation importance")
-        figs["permutation_importance.png"] = fig
+        figs["permutation_importance.png"] = _importance_figure(plt, importances, "R²")
 
     for f in figs.values():
         f.tight_layout()

@@ -1,9 +1,11 @@
-"""Features: named, documented functions of raw merged-table columns, and the sklearn preprocessing.
+"""Features: raw columns of any declared table (numeric, categorical, parts of datetimes), named and
+documented derived features (the registered ones below are Olist's), and the sklearn preprocessing.
 
 Derivation runs inside the model (`OrderFeatures` is the first stage of every trained pipeline), so a
-saved model predicts from raw merged-table rows. Order-level features (items, sellers, payments per
-order) group rows by `order_id` within the frame being scored: send all rows of an order together.
-Nothing here may read a review column: `tests/domain/test_transforms.py` fails if a feature depends on one.
+saved model predicts from raw rows of the declared table. Olist's order-level features (items, sellers,
+payments per order) group rows by `order_id` within the frame being scored: send all rows of an order
+together. Nothing here may read a review column: `tests/domain/test_transforms.py` fails if a feature
+depends on one.
 """
 
 from __future__ import annotations
@@ -184,9 +186,21 @@ DERIVED: dict[str, DerivedFeature] = {
 }
 
 
-def input_columns(numeric: list[str], derived: list[str], categorical: list[str]) -> list[str]:
-    """The raw columns a feature set reads, in a stable order (always including the order key)."""
-    needed = [GROUP_KEY, *numeric, *categorical]
+#: Parts of a datetime column a feature set can use as numbers (`<column>_<part>`).
+DATETIME_PARTS = ("year", "month", "day", "weekday", "hour", "dayofyear")
+
+
+def _datetime_part(stamps: pd.Series, part: str) -> np.ndarray:
+    accessor = stamps.dt
+    values = accessor.dayofweek if part == "weekday" else getattr(accessor, part)
+    return values.astype(float).to_numpy()
+
+
+def input_columns(
+    numeric: list[str], derived: list[str], categorical: list[str], datetime_parts: dict[str, list[str]] | None = None
+) -> list[str]:
+    """The raw columns a feature set reads, in a stable order."""
+    needed = [*numeric, *categorical, *(datetime_parts or {})]
     for name in derived:
         needed.extend(DERIVED[name].inputs)
     return list(dict.fromkeys(needed))
@@ -198,21 +212,29 @@ def select_inputs(df: pd.DataFrame, columns: list[str], feature_set: str) -> pd.
     if missing:
         raise DataError(
             f"feature set {feature_set!r} needs column(s) {missing} that the data lacks "
-            "(seller_* and product_category_name_english come with dataset=olist_kaggle)"
+            "(with Olist data: seller_* and product_category_name_english come with dataset=olist_kaggle)"
         )
     return df[columns]
 
 
 class OrderFeatures(TransformerMixin, BaseEstimator):
-    """Stateless: raw merged-table rows -> the feature set's columns (numeric, derived, categorical)."""
+    """Stateless: raw rows of the declared table -> the feature set's columns (numeric, derived,
+    datetime parts, categorical)."""
 
-    def __init__(self, numeric: list[str] | None = None, derived: list[str] | None = None, categorical: list[str] | None = None):
+    def __init__(
+        self,
+        numeric: list[str] | None = None,
+        derived: list[str] | None = None,
+        categorical: list[str] | None = None,
+        datetime_parts: dict[str, list[str]] | None = None,
+    ):
         self.numeric = numeric
         self.derived = derived
         self.categorical = categorical
+        self.datetime_parts = datetime_parts
 
     def fit(self, X: pd.DataFrame, y: object = None) -> OrderFeatures:
-        needed = input_columns(self.numeric or [], self.derived or [], self.categorical or [])
+        needed = input_columns(self.numeric or [], self.derived or [], self.categorical or [], self._parts)
         missing = [c for c in needed if c not in X.columns]
         if missing:
             raise ValueError(f"input lacks column(s) {missing}")
@@ -228,17 +250,34 @@ class OrderFeatures(TransformerMixin, BaseEstimator):
         out = {c: _as_float(columns[c]) for c in self.numeric or []}
         for name in self.derived or []:
             out[name] = DERIVED[name].derive(columns)
+        for column, parts in self._parts.items():
+            stamps = columns.timestamps(column)
+            for part in parts:
+                out[f"{column}_{part}"] = _datetime_part(stamps, part)
         for c in self.categorical or []:
             out[c] = _category_labels(columns[c])
         return pd.DataFrame(out, index=X.index)
 
+    @property
+    def _parts(self) -> dict[str, list[str]]:
+        # Models saved before datetime parts existed carry no such attribute.
+        return dict(getattr(self, "datetime_parts", None) or {})
+
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
-        return np.array([*(self.numeric or []), *(self.derived or []), *(self.categorical or [])], dtype=object)
+        parts = [f"{c}_{p}" for c, ps in self._parts.items() for p in ps]
+        return np.array([*(self.numeric or []), *(self.derived or []), *parts, *(self.categorical or [])], dtype=object)
 
 
-def build_preprocessor(numeric: list[str], derived: list[str], categorical: list[str], impute: str = "median") -> Pipeline:
+def build_preprocessor(
+    numeric: list[str],
+    derived: list[str],
+    categorical: list[str],
+    impute: str = "median",
+    datetime_parts: dict[str, list[str]] | None = None,
+) -> Pipeline:
     """Feature derivation + imputation (fitted on the training rows only) + scaling / one-hot encoding."""
-    numeric_out = [*numeric, *derived]
+    parts = {c: list(p) for c, p in (datetime_parts or {}).items()}
+    numeric_out = [*numeric, *derived, *(f"{c}_{p}" for c, ps in parts.items() for p in ps)]
     transformers = []
     if numeric_out:
         transformers.append(
@@ -250,7 +289,7 @@ def build_preprocessor(numeric: list[str], derived: list[str], categorical: list
         )
     return Pipeline(
         [
-            ("features", OrderFeatures(numeric=list(numeric), derived=list(derived), categorical=list(categorical))),
+            ("features", OrderFeatures(list(numeric), list(derived), list(categorical), parts or None)),
             ("preprocess", ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)),
         ]
     )

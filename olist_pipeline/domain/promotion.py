@@ -11,17 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from olist_pipeline.domain.tasks import HIGHER_IS_BETTER, Scoring
+
 if TYPE_CHECKING:
     import pandas as pd
 
-#: Metrics the gate understands, and whether higher is better.
-GATE_METRICS: dict[str, bool] = {
-    "mse": False,
-    "rmse": False,
-    "mae": False,
-    "r2": True,
-    "low_score_recall": True,
-}
+#: Metrics the gate understands (every task's), and whether higher is better.
+GATE_METRICS: dict[str, bool] = HIGHER_IS_BETTER
 
 
 def parse_threshold(key: str) -> tuple[str, str]:
@@ -102,7 +98,7 @@ def decide(
 
 #: Errors re-scoring the champion on the candidate's rows that mean "cannot compare" (e.g. it needs
 #: columns this data lacks), not a bug: the champion is kept and the reason shown.
-RESCORE_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, TypeError)
+RESCORE_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, TypeError, AttributeError)
 
 
 @dataclass(frozen=True)
@@ -174,16 +170,18 @@ def gate(
 
 
 def rescore(
-    model: Any, rows: pd.DataFrame, target: pd.Series, partition: pd.Series, metrics: list[str] | None, low_score_max: int
+    model: Any, rows: pd.DataFrame, target: pd.Series, partition: pd.Series, metrics: list[str] | None, scoring: Scoring
 ) -> dict[str, float]:
     """A model's metrics on the test rows of `partition`, measured as the candidate's were: the champion
     is judged on exactly the rows and numbers the candidate was. Raises what the model raises (see
     RESCORE_ERRORS) when it cannot predict these rows."""
     from olist_pipeline.domain.metrics import model_scores
     from olist_pipeline.domain.splits import TEST
+    from olist_pipeline.domain.tasks import predict_scores
 
     test = (partition == TEST).to_numpy()
-    return model_scores(target.loc[test].to_numpy(), model.predict(rows.loc[test]), metrics, low_score_max)
+    scores = predict_scores(model, rows.loc[test], scoring.kind)
+    return model_scores(target.loc[test].to_numpy(), scores, metrics, scoring)
 
 
 def promotion_record(

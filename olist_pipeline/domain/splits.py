@@ -41,12 +41,13 @@ def partition(
     strategy: str,
     test_size: float,
     validation_size: float = 0.0,
-    group_column: str = "order_id",
+    group_column: str | None = "order_id",
     seed: int = 42,
-    time_column: str = "order_purchase_timestamp",
+    time_column: str | None = "order_purchase_timestamp",
     cutoff: str | None = None,
 ) -> pd.Series:
-    """Label each row `train`, `validation` or `test`.
+    """Label each row `train`, `validation` or `test`. `grouped` without a `group_column`: rows are
+    their own groups.
 
     `validation_size` is a share of the training side (for anything that tunes), never of test.
     For `temporal`, test is the rows at or after `cutoff` (default: the latest `test_size` share) and
@@ -60,7 +61,8 @@ def partition(
         raise ValueError(f"unknown split strategy {strategy!r}; valid: ['grouped', 'random', 'temporal']")
     # Integer codes in the sort order of the ids: the same groups, classes and shuffle as the ids
     # themselves (so the same split), without sorting a million strings twice.
-    groups = pd.factorize(df[group_column], sort=True)[0] if strategy == "grouped" else None
+    # A table without a group column: every row is its own group (grouped is random).
+    groups = pd.factorize(df[group_column], sort=True)[0] if strategy == "grouped" and group_column else None
     if groups is not None and groups.max(initial=-1) < 1:
         raise ValueError(f"grouped split needs at least 2 distinct {group_column!r} values")
     labels = np.full(len(df), TRAIN, dtype=object)

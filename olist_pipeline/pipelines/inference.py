@@ -1,4 +1,4 @@
-"""ingest (read, check against the merged schema minus the review columns) -> predict."""
+"""ingest (read, check against the dataset's declaration minus the target and never-feature columns) -> predict."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from olist_pipeline.steps.inference import predict
 
 @pipeline(name="olist_inference")
 def inference_pipeline(dataset: DatasetSpec, data_sha256: str, model_name: str, model_version: int) -> None:
-    """Score new orders with one registered model version."""
+    """Score new rows with one registered model version."""
     orders = ingest(dataset=dataset, data_sha256=data_sha256, require_target=False)
-    predict(orders, model_name=model_name, model_version=model_version)
+    predict(
+        orders, model_name=model_name, model_version=model_version, id_columns=dataset.id_columns, target=dataset.target
+    )

@@ -13,6 +13,7 @@ from olist_pipeline.config.spec import (
     ModelSpec,
     PromotionSpec,
     SplitSpec,
+    TaskSpec,
 )
 from olist_pipeline.steps.etl import clean, ingest
 from olist_pipeline.steps.evaluation import evaluate
@@ -25,6 +26,7 @@ from olist_pipeline.steps.training import train
 @pipeline(name="olist_training")
 def training_pipeline(
     dataset: DatasetSpec,
+    task: TaskSpec,
     data_sha256: str,
     cleaning: CleaningSpec,
     features: FeaturesSpec,
@@ -34,18 +36,21 @@ def training_pipeline(
     promotion: PromotionSpec,
     model_name: str,
 ) -> None:
-    """Train one model on one dataset with one configuration, then gate it against the champion."""
+    """Train one model on one declared dataset for one task with one configuration, then gate it against
+    the champion."""
     validated = ingest(dataset=dataset, data_sha256=data_sha256)
-    columns = input_columns(features.numeric, features.derived, features.categorical)
-    cleaned = clean(validated, cleaning=cleaning, feature_columns=columns, target=dataset.target)
+    columns = input_columns(features.numeric, features.derived, features.categorical, features.datetime_parts)
+    label_column = task.binary_label(dataset.target).column if task.kind == "binary" else dataset.target
+    cleaned = clean(validated, cleaning=cleaning, feature_columns=columns, target=label_column)
     model_input, target = build_features(
-        cleaned, features=features, target=dataset.target, split_columns=split.needs_columns
+        cleaned, features=features, dataset=dataset, task=task, split_columns=split.needs_columns
     )
     partition = split_rows(model_input, split=split)
     fitted, mlflow_run_id, registry_version = train(
-        model_input, target, partition, features=features, model=model, model_name=model_name
-    )
-    metrics, _ = evaluate(fitted, model_input, target, partition, evaluation=evaluation)
+        model_input, target, partition, features=features, model=model, task=task,
+        group_column=dataset.group_column, model_name=model_name,
+    )  # fmt: skip
+    metrics, _ = evaluate(fitted, model_input, target, partition, evaluation=evaluation, task=task)
     promote(
         fitted,
         cleaned,
@@ -56,4 +61,5 @@ def training_pipeline(
         mlflow_run_id,
         promotion=promotion,
         evaluation=evaluation,
+        task=task,
     )

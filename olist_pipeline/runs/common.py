@@ -25,12 +25,17 @@ def check_model(spec: RunSpec) -> None:
 
     problems = []
     try:
-        build_estimator(spec.model.target, spec.model.params)
+        build_estimator(spec.model.target, spec.model.params, spec.task.kind)
     except ValueError as exc:
-        problems.append(f"model: {exc}")
+        problems.append(f"model={spec.model.name}: {exc} (task={spec.task.name})")
     unknown = [name for name in spec.features.derived if name not in DERIVED]
     if unknown:
         problems.append(f"features.derived: unknown derived feature(s) {unknown}; valid: {sorted(DERIVED)}")
+    declared = spec.dataset.columns
+    for name in [n for n in spec.features.derived if n in DERIVED]:
+        lacking = [c for c in DERIVED[name].inputs if c not in declared]
+        if lacking:
+            problems.append(f"features.derived: {name} reads {lacking}, not declared by dataset {spec.dataset.name!r}")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 

@@ -14,13 +14,30 @@ of an identical earlier run.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from olist_pipeline.config.spec import RunSpec
 from olist_pipeline.runs import reuse
 from olist_pipeline.stack import store_reads
-from olist_pipeline.runs.common import check_model, fingerprint, load_ahead, prepare, run_options, settle_gc, timestamp
-from olist_pipeline.stack.tracking import EXTRA_CONFIG_YAML, EXTRA_OVERRIDES, EXTRA_PARAMS, git_commit
+from olist_pipeline.runs.common import (
+    check_model,
+    fingerprint,
+    fingerprint_dataset,
+    load_ahead,
+    prepare,
+    run_options,
+    settle_gc,
+    timestamp,
+)
+from olist_pipeline.stack.tracking import (
+    EXTRA_CONFIG_YAML,
+    EXTRA_LIBRARIES,
+    EXTRA_OVERRIDES,
+    EXTRA_PARAMS,
+    git_commit,
+    library_versions,
+)
 
 #: Training steps that run every time (their outcome depends on state outside their inputs).
 NEVER_CACHED = ("promote",)
@@ -102,6 +119,13 @@ def run_training(
     return result
 
 
+def run_identity(spec: RunSpec, config_yaml: str) -> str:
+    """The key of `reuse.run_key` (composed config, input sha256, code and libraries), without keeping the
+    input's bytes: what a resumed sweep matches a job against its earlier record with."""
+    path = Path(spec.dataset.path)
+    return reuse.run_key(config_yaml, fingerprint_dataset(spec.dataset.format, path, spec.dataset.sha256))
+
+
 def reusable(spec: RunSpec) -> bool:
     """May this run be answered from an identical earlier one? Not with caching off, and not on a
     server's store (which is not read from here)."""
@@ -125,12 +149,23 @@ def mlflow_tags(spec: RunSpec, data_sha256: str, commit: str) -> dict[str, str]:
         "data_sha256": data_sha256,
         "dataset": spec.dataset.name,
         "dataset_path": spec.dataset.path,
+        "task": spec.task.kind,
+        "target": spec.task.binary_label(spec.dataset.target).rule() if spec.task.kind == "binary" else spec.dataset.target,
         "env": spec.env,
         "model": spec.model.name,
         "features": spec.features.name,
         "split": spec.split.strategy,
         "cleaning": spec.cleaning.strategy,
+        "libraries": " ".join(f"{name}=={v}" for name, v in library_versions().items()),
     }
+
+
+def model_description(spec: RunSpec) -> str:
+    """What the registered model predicts, in a sentence (shown by ZenML and in lineage)."""
+    if spec.task.kind == "binary":
+        label = spec.task.binary_label(spec.dataset.target)
+        return f"Task binary on dataset {spec.dataset.name}: the probability of {label.name} ({label.rule()})."
+    return f"Task regression on dataset {spec.dataset.name}: predicts {spec.dataset.target}."
 
 
 def configure(
@@ -143,7 +178,8 @@ def configure(
     extra_tags: dict[str, str],
 ) -> Any:
     """The training pipeline with this run's options: name, tags, the ZenML Model it versions, the
-    experiment tracker's settings, and the record (composed config, params, overrides, commit, data)."""
+    experiment tracker's settings, and the record (composed config, params, overrides, library versions,
+    commit, data): what `pipeline=reproduce` re-runs and checks."""
     from zenml import Model
 
     from olist_pipeline.pipelines.training import training_pipeline
@@ -151,12 +187,15 @@ def configure(
     return training_pipeline.with_options(
         run_name=make_run_name(spec),
         **run_options(spec),
-        tags=[f"env:{spec.env}", f"model:{spec.model.name}", f"features:{spec.features.name}"],
+        tags=[
+            f"env:{spec.env}", f"model:{spec.model.name}", f"features:{spec.features.name}",
+            f"dataset:{spec.dataset.name}", f"task:{spec.task.kind}",
+        ],  # fmt: skip
         # Every run creates a new version of this ZenML Model, linked to all the run's artifacts.
         model=Model(
             name=spec.tracking.model_name,
-            description="Predicts an Olist order's review_score (1-5) from what is known before the review.",
-            tags=[f"env:{spec.env}", f"model:{spec.model.name}"],
+            description=model_description(spec),
+            tags=[f"env:{spec.env}", f"model:{spec.model.name}", f"dataset:{spec.dataset.name}", f"task:{spec.task.kind}"],
         ),
         settings={
             "experiment_tracker": {
@@ -168,6 +207,7 @@ def configure(
             EXTRA_CONFIG_YAML: config_yaml,
             EXTRA_PARAMS: params,
             EXTRA_OVERRIDES: overrides,
+            EXTRA_LIBRARIES: library_versions(),
             "git_commit": commit,
             "data_sha256": data_sha256,
         },
@@ -180,6 +220,7 @@ def launch(spec: RunSpec, pipeline: Any, data_sha256: str) -> Any:
 
     response = pipeline(
         dataset=spec.dataset,
+        task=spec.task,
         data_sha256=data_sha256,
         cleaning=spec.cleaning,
         features=spec.features,

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 Loaded = tuple["pd.DataFrame", str, dict[str, Any]]
 
 #: Formats parsed ahead in a thread; a Kaggle folder's kept bytes are still handed to ingest.
-PARSED_AHEAD = ("merged_csv",)
+PARSED_AHEAD = ("csv",)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from zenml import log_metadata, step
 from olist_pipeline import speed
 from olist_pipeline.domain.cleaning import clean as clean_rows
 from olist_pipeline.domain.data import loaders
-from olist_pipeline.domain.data.schema import validate_merged
+from olist_pipeline.domain.data.schema import validate_table
 from olist_pipeline.stack.materializers import ParquetMaterializer
 from olist_pipeline.config.spec import CleaningSpec, DatasetSpec
 
@@ -23,9 +23,9 @@ logger = logging.getLogger(__name__)
 def ingest(
     dataset: DatasetSpec, data_sha256: str, require_target: bool = True
 ) -> Annotated[pd.DataFrame, "validated_orders"]:
-    """Read the input as the merged table and check it against the schema: hard failures stop the run,
-    soft findings are logged and recorded as metadata. `require_target=False` (inference): the review
-    columns may be absent.
+    """Read the input as one table and check it against the dataset's declaration: hard failures stop
+    the run, soft findings are logged and recorded as metadata. `require_target=False` (inference): the
+    target and the columns declared never-features may be absent.
 
     `data_sha256` (the input's fingerprint) is a parameter so that changed bytes under the same path
     invalidate the cache; the step re-checks it. Reading and checking are one step because they would
@@ -38,12 +38,13 @@ def ingest(
     df, digest, details = loaded or loaders.load(dataset.format, path, expected_sha256=data_sha256)
     for reference, rows in details.get("join", {}).get("orphans", {}).items():
         logger.warning("kaggle join: dropped %d row(s) without a partner (%s)", rows, reference)
-    validated, report = validate_merged(df, source=dataset.path, require_target=require_target)
+    validated, report = validate_table(df, dataset.table(), source=dataset.path, require_target=require_target)
     for problem, rows in report.warnings.items():
         logger.warning("data check: %s in %d row(s)", problem, rows)
     log_metadata(
         {
             "source": dataset.path,
+            "dataset": dataset.name,
             "format": dataset.format,
             "sha256": digest,
             "rows": len(df),
@@ -57,7 +58,7 @@ def ingest(
 @step(output_materializers=ParquetMaterializer)
 def clean(
     validated_orders: pd.DataFrame, cleaning: CleaningSpec, feature_columns: list[str], target: str
-) -> Annotated[pd.DataFrame, "clean_orders"]:
+) -> Annotated[pd.DataFrame, "clean_orders"]:  # the artifact names stay as they were for every dataset
     """Apply the configured cleaning strategy."""
     df, report = clean_rows(
         validated_orders,

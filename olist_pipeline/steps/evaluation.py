@@ -10,13 +10,15 @@ from sklearn.pipeline import Pipeline
 from zenml import log_metadata, step
 from zenml.types import HTMLString
 
+from olist_pipeline.config.spec import EvaluationSpec, TaskSpec
 from olist_pipeline.domain.metrics import model_scores
-from olist_pipeline.config.spec import EvaluationSpec
+from olist_pipeline.domain.tasks import BINARY, predict_scores
 
 
 @step(experiment_tracker=True)
 def evaluate(
-    model: Pipeline, model_input: pd.DataFrame, target: pd.Series, partition: pd.Series, evaluation: EvaluationSpec
+    model: Pipeline, model_input: pd.DataFrame, target: pd.Series, partition: pd.Series, evaluation: EvaluationSpec,
+    task: TaskSpec,
 ) -> tuple[Annotated[dict[str, float], "metrics"], Annotated[HTMLString, "evaluation_report"]]:
     """Score the held-out rows of `evaluation.split`: the test rows (never seen by training or tuning),
     or, for a hyper-parameter search, the validation rows (so the search never sees the test split)."""
@@ -26,8 +28,8 @@ def evaluate(
     split = evaluation.split
     rows = (partition == split).to_numpy()
     X, y = model_input.loc[rows], target.loc[rows].to_numpy()
-    predictions = model.predict(X)
-    metrics = model_scores(y, predictions, evaluation.metrics, evaluation.low_score_max)
+    predictions = predict_scores(model, X, task.kind)  # the prediction, or the positive class's probability
+    metrics = model_scores(y, predictions, evaluation.metrics, task.scoring(evaluation.low_score_max))
     mlflow.log_metrics({f"{split}_{name}": value for name, value in metrics.items()})
     mlflow.log_metric(f"{split}_rows", int(rows.sum()))
     log_metadata({f"{split}_metrics": metrics, f"{split}_rows": int(rows.sum())})
@@ -36,12 +38,16 @@ def evaluate(
     tables: dict[str, pd.DataFrame] = {}
     figures = {}
     if evaluation.report:
-        by_delay = report.error_by_delay(X, y, predictions)
-        importances = report.importance(model, X, y, evaluation.permutation_repeats, evaluation.seed)
+        inputs = list(getattr(model, "feature_names_in_", X.columns))
+        importances = report.importance(model, X, y, evaluation.permutation_repeats, evaluation.seed, task.kind, inputs)
         tables = {f"permutation importance ({split} split)": importances}
-        if by_delay is not None:
-            tables["error by delivery against estimate"] = by_delay
-        figures = report.figures(y, predictions, by_delay, importances)
+        if task.kind == BINARY:
+            figures = report.binary_figures(y, predictions, task.decision_threshold, importances)
+        else:
+            by_delay = report.error_by_delay(X, y, predictions)
+            if by_delay is not None:
+                tables["error by delivery against estimate"] = by_delay
+            figures = report.figures(y, predictions, by_delay, importances)
         for name, figure in figures.items():
             mlflow.log_figure(figure, f"evaluation/{name}")
         for name, table in tables.items():

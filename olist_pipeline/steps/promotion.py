@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from zenml import get_step_context, log_metadata, step
 
-from olist_pipeline.config.spec import EvaluationSpec, PromotionSpec
+from olist_pipeline.config.spec import EvaluationSpec, PromotionSpec, TaskSpec
 from olist_pipeline.domain.promotion import (
     RESCORE_ERRORS,
     ChampionView,
@@ -39,6 +39,7 @@ def promote(
     mlflow_run_id: str,
     promotion: PromotionSpec,
     evaluation: EvaluationSpec,
+    task: TaskSpec,
 ) -> Annotated[dict[str, Any], "promotion"]:
     """Promote the candidate to production only if it passes the thresholds and beats the champion
     re-scored on the candidate's own test rows. A blocked candidate stays a registered version."""
@@ -47,7 +48,7 @@ def promote(
         production = production_version(this.name)
         champion = champion_view(production)
         if needs_champion_scores(promotion.enabled, evaluation.split, registry_version, champion):
-            champion = _rescored(champion, production, clean_orders, target, partition, evaluation)
+            champion = _rescored(champion, production, clean_orders, target, partition, evaluation, task)
         decision = gate(
             metrics, enabled=promotion.enabled, thresholds=promotion.thresholds,
             compare_metric=promotion.compare_metric, min_improvement=promotion.min_improvement,
@@ -64,11 +65,12 @@ def promote(
 
 def _rescored(
     champion: ChampionView, version: Any, rows: pd.DataFrame, target: pd.Series, partition: pd.Series,
-    evaluation: EvaluationSpec,
+    evaluation: EvaluationSpec, task: TaskSpec,
 ) -> ChampionView:  # fmt: skip
     """The champion with its metrics on the candidate's test rows, or why it cannot be scored there."""
     try:
-        scores = rescore(load_model(version), rows, target, partition, evaluation.metrics, evaluation.low_score_max)
+        scoring = task.scoring(evaluation.low_score_max)
+        scores = rescore(load_model(version), rows, target, partition, evaluation.metrics, scoring)
     except RESCORE_ERRORS as exc:
         return dataclasses.replace(champion, error=str(exc))
     return dataclasses.replace(champion, metrics=scores)

@@ -23,9 +23,18 @@ GROUPS = [
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONF_DIR / g).glob("*.yaml"))]
 
 
+#: Options that need another group's option to make sense (a feature set of another declared table).
+COMPANIONS = {
+    ("features", "kaggle"): ["dataset=olist_kaggle"],
+    ("features", "penguins"): ["dataset=penguins"],
+    ("dataset", "penguins"): ["features=penguins"],
+    ("pipeline", "compare"): ["a=1", "b=2"],  # the two versions it compares
+}
+
+
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_into_a_valid_spec(group, option):
-    spec, yaml_text, params = compose_spec(compose_config([f"{group}={option}"]))
+    spec, yaml_text, params = compose_spec(compose_config([f"{group}={option}", *COMPANIONS.get((group, option), [])]))
     if group == "experiment":  # a `# @package _global_` bundle: it sets other groups' keys
         assert spec.model is not None
         return
@@ -95,8 +104,8 @@ def test_invalid_config_is_named(overrides, fragment):
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
-        (["model=ridge", "model.alpha=-1"], "model: The 'alpha' parameter of Ridge must be"),
-        (["model=ridge", "+model.alpah=3"], "model: unknown parameter(s) ['alpah'] for Ridge"),
+        (["model=ridge", "model.alpha=-1"], "model=ridge: The 'alpha' parameter of Ridge must be"),
+        (["model=ridge", "+model.alpah=3"], "model=ridge: unknown parameter(s) ['alpah'] for Ridge"),
         (["features.derived=[delivery_dayz]"], "features.derived: unknown derived feature(s) ['delivery_dayz']"),
     ],
 )
@@ -124,13 +133,13 @@ def test_help_and_cfg_do_not_import_the_heavy_stack():
     ("args", "fragment"),
     [
         (["model=ridgee"], "Available options in 'model'"),
-        (["split.test_size=abc"], "error: invalid configuration: split.test_size"),
+        (["split.test_size=abc"], "error: invalid configuration: conf/split/grouped.yaml: split.test_size"),
         (["model.alpah=3"], "Could not override 'model.alpah'"),
         (["dataset.path=/nonexistent/orders.csv"], "error: /nonexistent/orders.csv: file not found"),
         (["dataset.path={empty}"], "file is empty"),
-        (["dataset.path={folder}"], "is a folder, expected a CSV file"),
-        (["model=ridge", "model.alpha=-1"], "error: invalid configuration: model: The 'alpha' parameter of Ridge"),
-        (["features=seed", "features.numeric=[price,prize]"], "features.numeric: unknown column(s) ['prize']"),
+        (["dataset.path={folder}"], "empty.csv: file is empty"),
+        (["model=ridge", "model.alpha=-1"], "error: invalid configuration: model=ridge: The 'alpha' parameter of Ridge"),
+        (["features=seed", "features.numeric=[price,prize]"], "features.seed: column(s) ['prize'] not declared by dataset 'sample'"),
         (["dataset=olist_kaggle", "dataset.path={folder}"], "missing Kaggle table(s) ['olist_orders_dataset.csv'"),
     ],
 )
@@ -146,7 +155,8 @@ def test_cli_config_errors_are_one_clear_message(args, fragment, tmp_path):
 def test_cli_help_lists_groups():
     result = cli("--help")
     assert result.returncode == 0
-    assert "model: hist_gradient_boosting, hist_gradient_boosting_per_order, linear_regression, random_forest, ridge" in result.stdout
+    assert "model: hist_gradient_boosting, hist_gradient_boosting_classifier, hist_gradient_boosting_per_order" in result.stdout
+    assert "task: binary, regression" in result.stdout
 
 
 def test_the_model_check_reports_a_bad_estimator_argument_and_an_unknown_derived_feature_together():
@@ -162,7 +172,7 @@ def test_composing_the_spec_imports_no_scikit_learn():
     code = (
         "import sys\n"
         "from olist_pipeline.config.compose import compose_config, compose_spec\n"
-        "compose_spec(compose_config(['model=ridge', 'features=kaggle']))\n"
+        "compose_spec(compose_config(['model=ridge', 'features=kaggle', 'dataset=olist_kaggle']))\n"
         "print('SKLEARN', 'sklearn' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/", timeout=120)

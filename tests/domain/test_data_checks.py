@@ -8,7 +8,7 @@ import pytest
 
 from olist_pipeline.domain.data import loaders
 from olist_pipeline.domain.data.io import load_table, read_csv_bytes
-from olist_pipeline.domain.data.schema import validate_merged
+from olist_pipeline.domain.data.olist import validate_merged
 from olist_pipeline.domain.data.synthetic import generate_merged
 from olist_pipeline.errors import DataError
 
@@ -81,7 +81,7 @@ def test_fingerprint_mismatch(tmp_path, good):
     df, digest = load_table(path)
     assert len(digest) == 64 and len(df) == len(good)
     with pytest.raises(DataError, match="content changed"):
-        loaders.load("merged_csv", path, expected_sha256="0" * 64)
+        loaders.load("csv", path, expected_sha256="0" * 64)
 
 
 def test_missing_columns(good):
@@ -134,14 +134,14 @@ def test_pinned_sha256_is_enforced_before_any_work(tmp_path, good):
 
     path = tmp_path / "d.csv"
     good.to_csv(path, index=False)
-    digest = fingerprint_dataset("merged_csv", path, None)
-    assert fingerprint_dataset("merged_csv", path, digest) == digest
+    digest = fingerprint_dataset("csv", path, None)
+    assert fingerprint_dataset("csv", path, digest) == digest
     with pytest.raises(DataError, match="does not match dataset.sha256"):
-        fingerprint_dataset("merged_csv", path, "f" * 64)
+        fingerprint_dataset("csv", path, "f" * 64)
 
 
 def test_inference_schema_needs_no_review_columns():
-    from olist_pipeline.domain.data.schema import TARGET_AND_LEAKY_COLUMNS, validate_merged
+    from olist_pipeline.domain.data.olist import TARGET_AND_LEAKY_COLUMNS, validate_merged
     from olist_pipeline.domain.data.synthetic import generate_merged
 
     rows = generate_merged(40, seed=5).drop(columns=sorted(TARGET_AND_LEAKY_COLUMNS))

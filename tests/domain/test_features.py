@@ -11,13 +11,18 @@ import pandas as pd
 import pytest
 import yaml
 
+from olist_pipeline.domain.data.olist import MERGED_COLUMNS
+
 from olist_pipeline.domain.features import DERIVED, GROUP_KEY, OrderFeatures
 from olist_pipeline.paths import PROJECT_ROOT
 
 from tests.conftest import SAMPLE, real_file
 
+# The Olist feature sets (their columns are the merged table's, or the Kaggle join's).
 FEATURE_SETS = {
-    path.stem: yaml.safe_load(path.read_text()) for path in sorted((PROJECT_ROOT / "conf" / "features").glob("*.yaml"))
+    path.stem: spec
+    for path in sorted((PROJECT_ROOT / "conf" / "features").glob("*.yaml"))
+    if set((spec := yaml.safe_load(path.read_text())).get("numeric", [])) <= set(MERGED_COLUMNS)
 }
 TIMESTAMPS = [
     "order_purchase_timestamp",

@@ -7,7 +7,7 @@ import pytest
 
 from olist_pipeline.domain.data import loaders
 from olist_pipeline.domain.data.kaggle import TABLES, load_kaggle
-from olist_pipeline.domain.data.schema import MERGED_COLUMNS, validate_merged
+from olist_pipeline.domain.data.olist import MERGED_COLUMNS, validate_merged
 from olist_pipeline.domain.data.synthetic import generate_merged, to_kaggle_tables
 from olist_pipeline.errors import DataError
 

@@ -7,7 +7,7 @@ import pytest
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 
-from olist_pipeline.domain.data.schema import validate_merged
+from olist_pipeline.domain.data.olist import validate_merged
 from olist_pipeline.domain.data.synthetic import generate_merged
 from olist_pipeline.domain.features import build_preprocessor, input_columns
 from olist_pipeline.domain.models import OrderWeightedPipeline, PerOrderRegressor, build_estimator, build_model, order_weights
@@ -99,7 +99,7 @@ def test_prod_model_on_the_real_merged_table():
     spec, _, _ = compose_spec(compose_config(["+env=prod"]))
     df, _ = validate_merged(load_table(path)[0], source=str(path))
     f = spec.features
-    columns = input_columns(f.numeric, f.derived, f.categorical)
+    columns = list(dict.fromkeys(["order_id", *input_columns(f.numeric, f.derived, f.categorical)]))  # the group column too
     data, _ = clean(df, spec.cleaning.strategy, columns, spec.dataset.target, spec.cleaning.drop_duplicate_rows)
     labels = partition(data, spec.split.strategy, spec.split.test_size, spec.split.validation_size, spec.split.group_column, spec.split.seed)
     X, y = data[columns], data[spec.dataset.target].astype(float)

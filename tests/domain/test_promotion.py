@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from olist_pipeline.domain.tasks import Scoring
+
 from olist_pipeline.config.compose import compose_spec
 from olist_pipeline.config.compose import compose_config
 from olist_pipeline.errors import ConfigError
@@ -143,7 +145,7 @@ def test_rescore_uses_only_the_test_rows():
     rows = pd.DataFrame({"guess": [5.0, 1.0, 4.0, 2.0]})
     target = pd.Series([5.0, 1.0, 1.0, 1.0])
     partition = pd.Series(["test", "test", "train", "validation"])
-    scores = rescore(Echo(), rows, target, partition, ["mae", "r2"], low_score_max=2)
+    scores = rescore(Echo(), rows, target, partition, ["mae", "r2"], Scoring())
     assert scores["mae"] == 0.0 and scores["r2"] == 1.0 and scores["low_score_recall"] == 1.0
     assert list(scores)[:2] == ["mae", "r2"] and "mae_score_1" in scores
 
@@ -155,7 +157,7 @@ def test_rescore_lets_a_model_that_cannot_predict_raise():
 
     one = pd.Series(["test"])
     with pytest.raises(ValueError, match="columns are missing"):
-        rescore(Picky(), pd.DataFrame({"x": [1]}), pd.Series([1.0]), one, None, 2)
+        rescore(Picky(), pd.DataFrame({"x": [1]}), pd.Series([1.0]), one, None, Scoring())
 
 
 def test_promotion_record_names_the_champion_before_and_drops_blanks():
@@ -172,7 +174,8 @@ def test_promotion_record_names_the_champion_before_and_drops_blanks():
 def test_parse_threshold():
     assert parse_threshold("r2_min") == ("r2", "min")
     assert parse_threshold("low_score_recall_max") == ("low_score_recall", "max")
-    for bad in ("r2", "r2_low", "accuracy_min"):
+    assert parse_threshold("roc_auc_min") == ("roc_auc", "min")  # a binary task's metric
+    for bad in ("r2", "r2_low", "auc_min"):
         with pytest.raises(ValueError, match="unknown threshold"):
             parse_threshold(bad)
 
@@ -181,7 +184,7 @@ def test_config_rejects_unknown_threshold_and_metric():
     with pytest.raises(ConfigError, match=r"promotion.thresholds.*unknown threshold 'r3_min'"):
         compose_spec(compose_config(["+promotion.thresholds.r3_min=0.1"]))
     with pytest.raises(ConfigError, match=r"promotion.compare_metric.*unknown metric"):
-        compose_spec(compose_config(["promotion.compare_metric=accuracy"]))
+        compose_spec(compose_config(["promotion.compare_metric=accuracy"]))  # a binary metric, task regression
     with pytest.raises(ConfigError, match=r"promotion.min_improvement"):
         compose_spec(compose_config(["promotion.min_improvement=-1"]))
 

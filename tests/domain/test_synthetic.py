@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from olist_pipeline.domain.data.schema import MERGED_COLUMNS, validate_merged
+from olist_pipeline.domain.data.olist import MERGED_COLUMNS, validate_merged
 from olist_pipeline.domain.data.synthetic import generate_merged
 
 from tests.conftest import SAMPLE

@@ -6,7 +6,7 @@ import pytest
 from sklearn.exceptions import NotFittedError  # noqa: F401
 
 from olist_pipeline.domain.cleaning import clean
-from olist_pipeline.domain.data.schema import TARGET_AND_LEAKY_COLUMNS, validate_merged
+from olist_pipeline.domain.data.olist import TARGET_AND_LEAKY_COLUMNS, validate_merged
 from olist_pipeline.domain.data.synthetic import generate_merged
 from olist_pipeline.domain.features import DERIVED, OrderFeatures, build_preprocessor, input_columns
 from olist_pipeline.domain.metrics import regression_metrics
@@ -95,10 +95,15 @@ def test_no_feature_reads_a_review_column(orders):
 
 
 def test_feature_spec_rejects_leaky_columns():
-    from olist_pipeline.config.spec import FeaturesSpec
+    from olist_pipeline.config.compose import compose_config, compose_spec
+    from olist_pipeline.errors import ConfigError
 
-    with pytest.raises(ValueError, match="leak"):
-        FeaturesSpec(name="x", numeric=["review_score"])
+    for column, role in (("review_score", "the dataset's target"), ("review_answer_timestamp", "declared never_features")):
+        with pytest.raises(ConfigError, match=f"features.seed: '{column}' is {role} .*leak"):
+            compose_spec(compose_config(["features=seed", f"features.numeric=[price,{column}]"]))
+    # a binary task's label column is never a feature either
+    with pytest.raises(ConfigError, match=r"'sex' is the binary task's label"):
+        compose_spec(compose_config(["dataset=penguins", "features=penguins", "task=binary", "features.categorical=[sex]"]))
 
 
 def test_preprocessor_handles_missing_and_unseen_categories(orders):
@@ -151,7 +156,7 @@ def test_build_estimator_validates_early():
         build_estimator("sklearn.linear_model.Ridge", {"alpah": 3})
     with pytest.raises(ValueError, match="'alpha' parameter of Ridge"):
         build_estimator("sklearn.linear_model.Ridge", {"alpha": -1})
-    with pytest.raises(ValueError, match="not a scikit-learn regressor"):
+    with pytest.raises(ValueError, match="LogisticRegression is a classifier; task regression needs a regressor"):
         build_estimator("sklearn.linear_model.LogisticRegression", {})
     with pytest.raises(ValueError, match="cannot import"):
         build_estimator("sklearn.linear_model.Nope", {})

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from olist_pipeline.domain.data.io import load_table
-from olist_pipeline.domain.data.schema import TARGET_AND_LEAKY_COLUMNS, validate_merged
+from olist_pipeline.domain.data.olist import TARGET_AND_LEAKY_COLUMNS, validate_merged
 
 from tests.conftest import REAL_DATA, SAMPLE, cli
 

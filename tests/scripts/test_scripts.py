@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from olist_pipeline.domain.data.schema import validate_merged
+from olist_pipeline.domain.data.olist import validate_merged
 from olist_pipeline.domain.data.synthetic import generate_merged
 from olist_pipeline.paths import PROJECT_ROOT
 

@@ -40,49 +40,49 @@ def test_ingest_parses_the_bytes_the_fingerprint_read(tmp_path, good):
     run records, even if the file changes in between. Without kept bytes, the change is caught."""
     path = tmp_path / "d.csv"
     good.to_csv(path, index=False)
-    digest = speed.fingerprint_keeping("merged_csv", path, 1 << 20)
-    assert digest == loaders.fingerprint("merged_csv", path)
+    digest = speed.fingerprint_keeping("csv", path, 1 << 20)
+    assert digest == loaders.fingerprint("csv", path)
     good.head(10).to_csv(path, index=False)  # the file changes after the run was planned
-    df, read_digest, _ = ingest_load("merged_csv", path, digest)
+    df, read_digest, _ = ingest_load("csv", path, digest)
     assert read_digest == digest and len(df) == len(good)
     # handed over once: a second load reads the file as it is now
     with pytest.raises(DataError, match="content changed since the run started"):
-        ingest_load("merged_csv", path, digest)
+        ingest_load("csv", path, digest)
     # kept bytes of another content than the run expects are not used
-    speed.fingerprint_keeping("merged_csv", path, 1 << 20)
+    speed.fingerprint_keeping("csv", path, 1 << 20)
     good.to_csv(path, index=False)
-    df, read_digest, _ = ingest_load("merged_csv", path, digest)
+    df, read_digest, _ = ingest_load("csv", path, digest)
     assert read_digest == digest and len(df) == len(good)
     # a file over the budget is streamed, not kept
-    small = speed.fingerprint_keeping("merged_csv", path, path.stat().st_size - 1)
+    small = speed.fingerprint_keeping("csv", path, path.stat().st_size - 1)
     assert small == digest and parse_ahead._kept is None
     good.head(10).to_csv(path, index=False)
     with pytest.raises(DataError, match="content changed since the run started"):
-        ingest_load("merged_csv", path, small)
+        ingest_load("csv", path, small)
 
 
 def test_a_parse_started_ahead_is_what_ingest_gets(tmp_path, good):
     path = tmp_path / "d.csv"
     good.to_csv(path, index=False)
     direct, digest = io.load_table(path)
-    assert speed.fingerprint_keeping("merged_csv", path, 1 << 20) == digest
-    assert speed.start_parse("merged_csv", path) and not speed.start_parse("merged_csv", path)
+    assert speed.fingerprint_keeping("csv", path, 1 << 20) == digest
+    assert speed.start_parse("csv", path) and not speed.start_parse("csv", path)
     path.write_text("changed\n")  # what was parsed ahead is the fingerprinted content
-    df, read_digest, _ = ingest_load("merged_csv", path, digest)
+    df, read_digest, _ = ingest_load("csv", path, digest)
     pd.testing.assert_frame_equal(df, direct, check_exact=True)
     assert read_digest == digest and parse_ahead._ahead is None  # taken once
     # a parse that fails fails the load that takes it, with the parser's own message
     path.write_bytes(b"a,b\n1,\xff\n")
-    digest = speed.fingerprint_keeping("merged_csv", path, 1 << 20)
-    assert speed.start_parse("merged_csv", path)
+    digest = speed.fingerprint_keeping("csv", path, 1 << 20)
+    assert speed.start_parse("csv", path)
     with pytest.raises(DataError, match="not UTF-8 CSV text .invalid start byte at byte 6, line 2"):
-        ingest_load("merged_csv", path, digest)
+        ingest_load("csv", path, digest)
     # a parse of other bytes than the run expects is dropped: the file is read again
     good.to_csv(path, index=False)
-    speed.fingerprint_keeping("merged_csv", path, 1 << 20)
-    speed.start_parse("merged_csv", path)
+    speed.fingerprint_keeping("csv", path, 1 << 20)
+    speed.start_parse("csv", path)
     path.write_text("a,b\n1,2\n")
-    df, read_digest, _ = ingest_load("merged_csv", path, io.sha256_file(path))
+    df, read_digest, _ = ingest_load("csv", path, io.sha256_file(path))
     assert df.shape == (1, 2) and parse_ahead._ahead is None
 
 

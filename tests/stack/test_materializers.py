@@ -19,7 +19,7 @@ from zenml.integrations.pandas.materializers.pandas_materializer import PandasMa
 
 from olist_pipeline.stack import materializers
 from olist_pipeline.domain.cleaning import clean
-from olist_pipeline.domain.data.schema import validate_merged
+from olist_pipeline.domain.data.olist import validate_merged
 from olist_pipeline.stack.materializers import HANDOFF, Handoff, ParquetMaterializer
 from olist_pipeline.paths import PROJECT_ROOT
 

@@ -26,7 +26,7 @@ import pandera.pandas as pa
 from pandera.errors import SchemaErrors
 
 from olist_pipeline.domain.data.io import HashFile, ReadFile, read_csv_bytes, read_file, sha256_file
-from olist_pipeline.domain.data.schema import MERGED_COLUMNS
+from olist_pipeline.domain.data.olist import MERGED_COLUMNS
 from olist_pipeline.errors import DataError
 
 #: table -> file stem in the Kaggle download

@@ -1,117 +1,84 @@
-"""The merged Olist table: its 36 columns, their types, and the pandera checks that guard a run.
+"""A declared table: its columns with their types and checks, and the pandera schema built from them.
 
-Hard checks stop the run (a report lists each failing check, column and count); soft checks are
-returned as warnings and recorded as run metadata. The schema accepts the real data's quirks:
-`product_name_lenght` (sic), missing delivery timestamps for undelivered orders, products without a
-category, review comments with embedded newlines.
+A dataset is declared in `conf/dataset/<name>.yaml` (see README "Add your own table"); the config layer
+turns the declaration into a `TableDeclaration`, and `validate_table` checks a frame against it. Hard
+checks stop the run (a report lists each failing check, column and count); soft checks (registered, by
+name, in `checks.SOFT_CHECKS`) are returned as warnings and recorded as run metadata.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
 from pandera.errors import SchemaError, SchemaErrors
 
+from olist_pipeline.domain.data.checks import SOFT_CHECKS
 from olist_pipeline.errors import DataError
 
-TARGET = "review_score"
+#: Declared type -> the dtype a column is coerced to. `datetime` columns stay text (ISO 8601), checked
+#: parseable; a nullable `int` is read as float (missing values have no integer representation).
+COLUMN_TYPES = ("str", "int", "float", "bool", "datetime")
 
-ID_COLUMNS = ["order_id", "customer_id", "customer_unique_id", "product_id", "seller_id", "review_id"]
-TIMESTAMP_COLUMNS = [
-    "order_purchase_timestamp",
-    "order_approved_at",
-    "order_delivered_carrier_date",
-    "order_delivered_customer_date",
-    "order_estimated_delivery_date",
-    "shipping_limit_date",
-    "review_creation_date",
-    "review_answer_timestamp",
-]
-#: Columns written with or after the review: the target itself and everything that reveals it.
-TARGET_AND_LEAKY_COLUMNS = frozenset(
-    [
-        TARGET,
-        "review_id",
-        "review_comment_title",
-        "review_comment_message",
-        "review_creation_date",
-        "review_answer_timestamp",
-    ]
-)
 
-#: Column -> dtype, in the order of the merged `olist_customers_dataset.csv`.
-MERGED_DTYPES: dict[str, str] = {
-    "order_id": "str",
-    "customer_id": "str",
-    "order_status": "str",
-    "order_purchase_timestamp": "str",
-    "order_approved_at": "str",
-    "order_delivered_carrier_date": "str",
-    "order_delivered_customer_date": "str",
-    "order_estimated_delivery_date": "str",
-    "customer_unique_id": "str",
-    "customer_zip_code_prefix": "int64",
-    "customer_city": "str",
-    "customer_state": "str",
-    "order_item_id": "int64",
-    "product_id": "str",
-    "seller_id": "str",
-    "shipping_limit_date": "str",
-    "price": "float64",
-    "freight_value": "float64",
-    "payment_sequential": "int64",
-    "payment_type": "str",
-    "payment_installments": "int64",
-    "payment_value": "float64",
-    "review_id": "str",
-    "review_score": "int64",
-    "review_comment_title": "str",
-    "review_comment_message": "str",
-    "review_creation_date": "str",
-    "review_answer_timestamp": "str",
-    "product_category_name": "str",
-    "product_name_lenght": "float64",
-    "product_description_lenght": "float64",
-    "product_photos_qty": "float64",
-    "product_weight_g": "float64",
-    "product_length_cm": "float64",
-    "product_height_cm": "float64",
-    "product_width_cm": "float64",
-}
-MERGED_COLUMNS: list[str] = list(MERGED_DTYPES)
+@dataclass(frozen=True)
+class ColumnRule:
+    """One declared column: its type and the checks every value must pass."""
 
-# Columns that may be empty in real data (undelivered orders, products without a category, no comment).
-_NULLABLE = {
-    "order_approved_at",
-    "order_delivered_carrier_date",
-    "order_delivered_customer_date",
-    "review_comment_title",
-    "review_comment_message",
-    "review_creation_date",
-    "review_answer_timestamp",
-    "product_category_name",
-    "product_name_lenght",
-    "product_description_lenght",
-    "product_photos_qty",
-    "product_weight_g",
-    "product_length_cm",
-    "product_height_cm",
-    "product_width_cm",
-}
-_NON_NEGATIVE = {
-    "price",
-    "freight_value",
-    "payment_value",
-    "payment_installments",
-    "product_weight_g",
-    "product_length_cm",
-    "product_height_cm",
-    "product_width_cm",
-    "product_photos_qty",
-}
+    type: str
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[Any, ...] | None = None
+    unique: bool = False
+    required: bool = True  # False: may be absent, checked when present
+
+    @property
+    def dtype(self) -> str:
+        if self.type == "int":
+            return "float64" if self.nullable else "int64"
+        return {"str": "str", "float": "float64", "bool": "bool", "datetime": "str"}[self.type]
+
+
+@dataclass(frozen=True)
+class TableDeclaration:
+    """A table as declared: columns in order, the target, and the columns that must never be features."""
+
+    name: str
+    columns: Mapping[str, ColumnRule]
+    target: str
+    never_features: tuple[str, ...] = ()
+    soft_checks: tuple[str, ...] = ()
+    label_columns: tuple[str, ...] = ()  # other columns a task predicts (a binary label): optional at inference
+
+    @classmethod
+    def from_mapping(
+        cls, name: str, columns: Mapping[str, Mapping[str, Any]], target: str,
+        never_features: tuple[str, ...] = (), soft_checks: tuple[str, ...] = (), label_columns: tuple[str, ...] = (),
+    ) -> TableDeclaration:  # fmt: skip
+        rules = {}
+        for column, rule in columns.items():
+            values = dict(rule)
+            if values.get("allowed") is not None:
+                values["allowed"] = tuple(values["allowed"])
+            rules[column] = ColumnRule(**values)
+        return cls(name, rules, target, tuple(never_features), tuple(soft_checks), tuple(label_columns))
+
+    @property
+    def not_features(self) -> frozenset[str]:
+        """The target and everything declared as never a feature."""
+        return frozenset([self.target, *self.never_features])
+
+    @property
+    def optional_at_inference(self) -> frozenset[str]:
+        """What rows to be scored need not carry: what a model predicts, and what is written after it."""
+        return self.not_features | frozenset(self.label_columns)
+
+    def numeric_columns(self) -> list[str]:
+        return [c for c, rule in self.columns.items() if rule.type in ("int", "float", "bool")]
 
 
 def _parseable_timestamps(series: pd.Series) -> pd.Series:
@@ -119,45 +86,32 @@ def _parseable_timestamps(series: pd.Series) -> pd.Series:
     return parsed.notna() | series.isna()
 
 
-def _column_schema(name: str, dtype: str, required: bool = True) -> pa.Column:
+def _column_schema(name: str, rule: ColumnRule, required: bool) -> pa.Column:
     checks: list[pa.Check] = []
-    if name in _NON_NEGATIVE:
-        checks.append(pa.Check.ge(0))
-    if name == TARGET:
-        checks.append(pa.Check.isin([1, 2, 3, 4, 5]))
-    if name in TIMESTAMP_COLUMNS:
+    if rule.min is not None:
+        checks.append(pa.Check.ge(rule.min))
+    if rule.max is not None:
+        checks.append(pa.Check.le(rule.max))
+    if rule.allowed is not None:
+        checks.append(pa.Check.isin(list(rule.allowed)))
+    if rule.type == "datetime":
         checks.append(pa.Check(_parseable_timestamps, element_wise=False, error="timestamp parseable"))
-    if name == "order_item_id" or name == "payment_sequential":
-        checks.append(pa.Check.ge(1))
-    return pa.Column(dtype, checks=checks, nullable=name in _NULLABLE, coerce=True, required=required)
+    return pa.Column(
+        rule.dtype, checks=checks, nullable=rule.nullable, unique=rule.unique, coerce=True, required=required
+    )
 
 
-def merged_schema(require_target: bool = True) -> pa.DataFrameSchema:
-    """Hard checks on the merged table; `require_target=False` for inference inputs (the target is not
-    checked and the other review columns, written after the review, may be absent)."""
+def table_schema(table: TableDeclaration, require_target: bool = True) -> pa.DataFrameSchema:
+    """Hard checks on the table; `require_target=False` for inference inputs (the target is not checked
+    and the columns declared never-features, e.g. written after the target, or a label, may be absent)."""
     columns = {
-        name: _column_schema(name, dtype, required=require_target or name not in TARGET_AND_LEAKY_COLUMNS)
-        for name, dtype in MERGED_DTYPES.items()
-        if require_target or name != TARGET
+        name: _column_schema(
+            name, rule, required=rule.required and (require_target or name not in table.optional_at_inference)
+        )
+        for name, rule in table.columns.items()
+        if require_target or name != table.target
     }
-    return pa.DataFrameSchema(columns, strict=False, name="olist merged table")
-
-
-def _delivered_not_before_purchase(df: pd.DataFrame) -> pd.Series:
-    purchase = pd.to_datetime(df["order_purchase_timestamp"], errors="coerce", format="ISO8601")
-    delivered = pd.to_datetime(df["order_delivered_customer_date"], errors="coerce", format="ISO8601")
-    return ~(delivered < purchase)
-
-
-def _delivered_has_date(df: pd.DataFrame) -> pd.Series:
-    return ~((df["order_status"] == "delivered") & df["order_delivered_customer_date"].isna())
-
-
-#: Soft checks: suspicious but real; counted, logged and recorded, never fatal.
-SOFT_CHECKS: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
-    "delivered before purchase": _delivered_not_before_purchase,
-    "status delivered without delivery date": _delivered_has_date,
-}
+    return pa.DataFrameSchema(columns, strict=False, name=f"{table.name} table")
 
 
 @dataclass
@@ -194,8 +148,10 @@ def _format_failures(errors: SchemaErrors | SchemaError, source: str) -> str:
     return f"{source}: " + "; ".join(lines)
 
 
-def validate_merged(df: pd.DataFrame, source: str = "data", require_target: bool = True) -> tuple[pd.DataFrame, ValidationReport]:
-    """Check `df` against the merged-table schema; return it with coerced dtypes and a report.
+def validate_table(
+    df: pd.DataFrame, table: TableDeclaration, source: str = "data", require_target: bool = True
+) -> tuple[pd.DataFrame, ValidationReport]:
+    """Check `df` against the declared table; return it with coerced dtypes and a report.
 
     Raises:
         DataError: listing every failing hard check with its column and failing-row count.
@@ -203,12 +159,13 @@ def validate_merged(df: pd.DataFrame, source: str = "data", require_target: bool
     if df.empty:
         raise DataError(f"{source}: the table has no rows")
     try:
-        validated = merged_schema(require_target).validate(df, lazy=True)
+        validated = table_schema(table, require_target).validate(df, lazy=True)
     except (SchemaErrors, SchemaError) as errors:
         raise DataError(_format_failures(errors, source)) from None
     warnings = {}
-    for name, check in SOFT_CHECKS.items():
-        failing = int((~check(validated)).sum())
+    for name in table.soft_checks:
+        check = SOFT_CHECKS[name]
+        failing = int((~check.passes(validated)).sum())
         if failing:
-            warnings[name] = failing
+            warnings[check.description] = failing
     return validated, ValidationReport(rows=len(validated), columns=validated.shape[1], warnings=warnings)

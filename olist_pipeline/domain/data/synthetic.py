@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from olist_pipeline.domain.data.schema import MERGED_COLUMNS
+from olist_pipeline.domain.data.olist import MERGED_COLUMNS
 
 # Target review_score shares, from 1 to 5 stars.
 SCORE_SHARES = np.array([0.12, 0.03, 0.08, 0.19, 0.58])
