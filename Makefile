@@ -13,7 +13,7 @@ export AUTO_OPEN_DASHBOARD := false
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: lint-imports help setup stack run cd serve serve-stop predict lineage services-up services-down services-status slurm-up slurm-down sweep resident-up resident-down resident-status dashboard test test-fast bench report-real data ui clean clean-state
+.PHONY: lint-imports help setup stack run cd serve serve-stop predict lineage reproduce compare services-up services-down services-status slurm-up slurm-down sweep resident-up resident-down resident-status dashboard test test-fast bench report-real data ui clean clean-state
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
@@ -49,6 +49,13 @@ predict: $(STAMP) ## batch predictions for INPUT=orders.csv with the production 
 lineage: $(STAMP) ## data, code, config and runs behind a model version (VERSION=17|production|latest|mlflow:N)
 	$(PY) -m olist_pipeline pipeline=lineage model_version=$(or $(VERSION),latest) +env=$(ENV) $(ARGS)
 
+reproduce: $(STAMP) ## re-run a version's training from its commit, config and data; exit 0 only if it matches (VERSION=17)
+	$(PY) -m olist_pipeline pipeline=reproduce model_version=$(or $(VERSION),latest) +env=$(ENV) $(ARGS)
+
+compare: $(STAMP) ## two versions side by side: config, data, code, both scored on B's test rows, gates (A=3 B=5)
+	@test -n "$(A)" -a -n "$(B)" || { echo "usage: make compare A=<version> B=<version>" >&2; exit 2; }
+	$(PY) -m olist_pipeline pipeline=compare a=$(A) b=$(B) +env=$(ENV) $(ARGS)
+
 services-up: $(STAMP) ## start MariaDB, PostgreSQL, S3 (moto), ZenML and MLflow servers on 127.0.0.1 (idempotent)
 	$(PY) scripts/services.py up $(ARGS)
 
@@ -58,8 +65,8 @@ services-down: $(STAMP) ## stop them (and reset their data: moto keeps S3 in mem
 services-status: $(STAMP) ## each service of the server stack, its URL and health
 	$(PY) scripts/services.py status $(ARGS)
 
-sweep: $(STAMP) ## a Hydra multirun, e.g. make sweep ARGS="model=ridge,random_forest features=seed,delivery"
-	$(PY) -m olist_pipeline -m +env=$(ENV) $(ARGS)
+sweep: $(STAMP) ## a Hydra multirun, e.g. make sweep ARGS="model=ridge,random_forest"; RESUME=<sweep dir> runs only its unfinished jobs
+	$(PY) -m olist_pipeline -m +env=$(ENV) $(if $(RESUME),hydra.sweep.dir=$(abspath $(RESUME))) $(ARGS)
 
 resident-up: $(STAMP) ## start the resident runner: later `python -m olist_pipeline` calls skip ~6 s of imports
 	$(PY) -m olist_pipeline.speed.resident start $(ARGS)

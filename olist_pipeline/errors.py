@@ -19,3 +19,8 @@ class DataError(OlistError):
 
 class ServiceError(OlistError):
     """A service the stack needs (store, tracking server) is unreachable."""
+
+
+class ReproductionError(OlistError):
+    """A model version cannot be re-run from its record (dirty or unknown commit, changed data or
+    libraries), or its re-run did not reproduce it."""

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 
 from olist_pipeline import speed
 from olist_pipeline.app.console import fail
-from olist_pipeline.errors import ConfigError, OlistError
+from olist_pipeline.errors import ConfigError, OlistError, ReproductionError
 from olist_pipeline.config.compose import compose_spec
 from olist_pipeline.config.spec import RunSpec
 from olist_pipeline.paths import CONF_DIR
@@ -54,6 +54,19 @@ def dispatch(spec: RunSpec, config_yaml: str, params: dict[str, str]) -> float |
 
         summary.print_lineage(run_lineage(spec))
         return None
+    if name == "reproduce":
+        from olist_pipeline.runs.reproduce import run_reproduce
+
+        reproduction = run_reproduce(spec, say=summary.say)
+        summary.print_reproduction(reproduction)
+        if not reproduction.verdict.reproduced:
+            raise ReproductionError(f"{reproduction.label} was not reproduced: {reproduction.verdict.summary.removeprefix('no: ')}")
+        return None
+    if name == "compare":
+        from olist_pipeline.runs.compare import run_compare
+
+        summary.print_comparison(run_compare(spec))
+        return None
     from olist_pipeline.runs.training import run_training
 
     result = run_training(spec, config_yaml, params, _overrides())
@@ -87,6 +100,16 @@ def run_sweep_job(spec: RunSpec, config_yaml: str, params: dict[str, str], job: 
     sweep_dir, number, overrides = job
     if spec.pipeline.name != "training":
         raise ConfigError(f"sweeps run the training pipeline, not pipeline={spec.pipeline.name}")
+    from olist_pipeline.runs.training import run_identity
+
+    key = run_identity(spec, config_yaml)
+    metric = spec.evaluation.primary_metric
+    done = sweep.completed_job(sweep_dir, key, lambda row: _runs_still_there(spec, row))
+    if done is not None:  # a resumed sweep: this job completed in an earlier attempt
+        summary.say(f"job #{number} resumed: completed earlier in this sweep (MLflow run {done.get('mlflow_run')}); not run again")
+        sweep.append_job(sweep_dir, {**done, "job": number, "overrides": " ".join(overrides), "status": "resumed"})
+        value = done.get(metric)
+        return float("nan") if value is None else float(value)
     if "mlflow" in sys.modules:  # launcher workers are reused: close any run a previous job left open
         import mlflow
 
@@ -106,9 +129,18 @@ def run_sweep_job(spec: RunSpec, config_yaml: str, params: dict[str, str], job: 
         "status": "cached" if "train" in result.cached_steps else "completed",
         "rmse": m.get("rmse"), "mae": m.get("mae"), "r2": m.get("r2"), "fit_s": result.fit_seconds,
         "mlflow_run": result.mlflow_run_id, "zenml_run": result.zenml_run_id,
-        spec.evaluation.primary_metric: m.get(spec.evaluation.primary_metric),
+        spec.evaluation.primary_metric: m.get(spec.evaluation.primary_metric), "run_key": key,
     })  # fmt: skip
     return float(m.get(spec.evaluation.primary_metric, float("nan")))
+
+
+def _runs_still_there(spec: RunSpec, row: dict[str, Any]) -> bool | None:
+    """Are a recorded job's ZenML and MLflow runs still in the stores? None: cannot tell (a server)."""
+    from olist_pipeline.stack.store_reads import runs_exist
+
+    if not (row.get("zenml_run") and row.get("mlflow_run")):
+        return False
+    return runs_exist(str(row["zenml_run"]), str(row["mlflow_run"]), spec.stack.zenml_config_path, spec.stack.mlflow_tracking_uri)
 
 
 def run(cfg: DictConfig) -> float | None:

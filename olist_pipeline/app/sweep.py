@@ -9,6 +9,11 @@
 - `on_multirun_end` (driver): ranks the rows, prints the table, writes `summary.csv` / `summary.md`,
   logs them and a comparison plot to the parent run, closes it, and exits non-zero if a job failed.
   If the sweeper itself aborts, an `atexit` hook still writes the summary and closes the parent.
+
+Resuming: the same multirun started again into the same sweep directory (`hydra.sweep.dir=<dir>`, `make
+sweep RESUME=<dir>`) reopens the sweep's parent run, and each job whose composed config, data and code
+match a job that completed there (the identical-run key of runs/reuse.py, kept in its row) is taken from
+that row, status `resumed`, its MLflow child run left where it is. Only the other jobs run.
 """
 
 from __future__ import annotations
@@ -87,6 +92,29 @@ def read_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+#: Rows of jobs whose results exist (a resumed sweep takes them instead of running the job again).
+DONE = ("completed", "cached", "resumed")
+
+
+def latest_per_job(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per job number, the last one written: a resumed sweep appends a job's new row after the
+    row of its interrupted attempt."""
+    latest: dict[Any, dict[str, Any]] = {}
+    for row in rows:
+        latest[row.get("job")] = row
+    return list(latest.values())
+
+
+def completed_job(sweep_dir: Path, run_key: str, still_there: Any = None) -> dict[str, Any] | None:
+    """The row of a job of this sweep that completed with the same identity (`run_key`: composed config,
+    data, code), or None. `still_there(row)`, if given, checks its runs still exist (False: run it again)."""
+    for row in reversed(read_jobs(sweep_dir)):
+        if row.get("run_key") == run_key and row.get("status") in DONE:
+            if still_there is None or still_there(row) is not False:
+                return row
+    return None
+
+
 def rank(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
     """Best first by `metric` (its direction); failed jobs last, in job order."""
     def score(row: dict[str, Any]) -> float:
@@ -159,6 +187,49 @@ def preload_jobs(job_configs: list[DictConfig] | None = None) -> None:
     speed.preload_for_jobs(JOB_MODULES, leave_out=() if report else REPORT_MODULES)
 
 
+def _check_same_sweep(sweep_dir: Path, earlier: dict[str, Any], overrides: list[str]) -> None:
+    """A sweep directory is resumed only by the sweep that made it (same overrides, so the same jobs)."""
+    from olist_pipeline.errors import ConfigError
+
+    recorded = earlier.get("overrides")
+    if recorded is not None and list(recorded) != overrides:
+        raise ConfigError(
+            f"{sweep_dir} holds another sweep ({' '.join(recorded)}), not this one ({' '.join(overrides)}): "
+            "resume it with the same overrides, or choose a new hydra.sweep.dir"
+        )
+
+
+def _resume(client: Any, sweep_dir: Path, earlier: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Reopen an interrupted sweep's parent run: the same sweep started again into its directory. Child
+    runs its interrupted jobs left RUNNING are ended as KILLED. Returns sweep.json's new content."""
+    from mlflow.exceptions import MlflowException
+
+    from olist_pipeline.errors import ConfigError
+
+    parent = earlier["parent_run_id"]
+    try:
+        client.get_run(parent)
+    except MlflowException:
+        raise ConfigError(
+            f"{sweep_dir} belongs to a sweep whose MLflow parent run {parent} is not in this tracking store: "
+            "choose a new hydra.sweep.dir"
+        ) from None
+    for run in client.search_runs(
+        [earlier["experiment_id"]],
+        filter_string=f"tags.mlflow.parentRunId = '{parent}' and attributes.status = 'RUNNING'",
+    ):
+        client.set_terminated(run.info.run_id, status="KILLED")
+    client.update_run(parent, status="RUNNING")
+    done = sum(r.get("status") in DONE for r in latest_per_job(read_jobs(sweep_dir)))
+    from rich.console import Console
+
+    Console(highlight=False, soft_wrap=True).print(
+        f"resuming     the sweep in {sweep_dir} (MLflow parent run {parent}): {done} job(s) completed earlier", markup=False
+    )
+    return {**earlier, "overrides": overrides, "resumed": int(earlier.get("resumed", 0)) + 1,
+            "resumed_at": dt.datetime.now().isoformat(timespec="seconds")}  # fmt: skip
+
+
 class SweepCallback(Callback):
     """Parent MLflow run, shared set-up before the jobs, and the ranked summary after them."""
 
@@ -174,6 +245,19 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not self.enabled:
             return
+        from olist_pipeline.errors import OlistError
+
+        try:
+            self._start(config)
+        except OlistError as exc:  # one line, as a job's own errors print
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            from olist_pipeline.app.console import fail as _fail
+
+            _fail(str(exc))
+            raise SystemExit(1) from None
+
+    def _start(self, config: DictConfig) -> None:
         from olist_pipeline.config.compose import compose_spec
         from olist_pipeline.stack.infra import configure_environment, ensure_mlflow_experiment, provision
         from olist_pipeline.stack.registry import mlflow_client
@@ -181,29 +265,32 @@ class SweepCallback(Callback):
 
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        overrides = list(config.hydra.overrides.task)
+        earlier = read_sweep(sweep_dir)
+        if earlier.get("parent_run_id"):
+            _check_same_sweep(sweep_dir, earlier, overrides)  # before any set-up
         spec, _, _ = compose_spec(_job_config(config))
         configure_environment(spec.stack)
         provision(spec.stack)
         experiment_id = ensure_mlflow_experiment(spec.stack, spec.tracking.experiment_name)
         client = mlflow_client()
-        overrides = list(config.hydra.overrides.task)
-        parent = client.create_run(
-            experiment_id,
-            run_name=f"{spec.tracking.run_name_prefix}-sweep-{dt.datetime.now():%Y%m%d-%H%M%S}",
-            tags={"olist.sweep": "parent", "sweep_dir": str(sweep_dir), "sweep_overrides": " ".join(overrides)},
-        )
-        (sweep_dir / SWEEP_FILE).write_text(
-            json.dumps(
-                {
-                    "parent_run_id": parent.info.run_id,
-                    "experiment_id": experiment_id,
-                    "primary_metric": spec.evaluation.primary_metric,
-                    "scored_split": spec.evaluation.split,
-                    "started": dt.datetime.now().isoformat(timespec="seconds"),
-                },
-                indent=2,
+        if earlier.get("parent_run_id"):
+            shared = _resume(client, sweep_dir, earlier, overrides)
+        else:
+            parent = client.create_run(
+                experiment_id,
+                run_name=f"{spec.tracking.run_name_prefix}-sweep-{dt.datetime.now():%Y%m%d-%H%M%S}",
+                tags={"olist.sweep": "parent", "sweep_dir": str(sweep_dir), "sweep_overrides": " ".join(overrides)},
             )
-        )
+            shared = {
+                "parent_run_id": parent.info.run_id,
+                "experiment_id": experiment_id,
+                "primary_metric": spec.evaluation.primary_metric,
+                "scored_split": spec.evaluation.split,
+                "started": dt.datetime.now().isoformat(timespec="seconds"),
+                "overrides": overrides,
+            }
+        (sweep_dir / SWEEP_FILE).write_text(json.dumps(shared, indent=2))
         self._sweep_dir = sweep_dir
         self._driver_pid = os.getpid()
         self._choices = {k: str(v) for k, v in config.hydra.runtime.choices.items() if not k.startswith("hydra")}
@@ -225,7 +312,7 @@ class SweepCallback(Callback):
         sweep_dir = self._sweep_dir
         shared = read_sweep(sweep_dir)
         metric = shared.get("primary_metric", "rmse")
-        rows = rank(varying_overrides(read_jobs(sweep_dir)), metric)
+        rows = rank(varying_overrides(latest_per_job(read_jobs(sweep_dir))), metric)
         failed = aborted or any(r.get("status") == "failed" for r in rows)
         (sweep_dir / "summary.md").write_text(to_markdown(rows))
         import pandas as pd

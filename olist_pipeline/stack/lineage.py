@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from olist_pipeline.errors import ConfigError
 from olist_pipeline.stack import registry
 from olist_pipeline.domain.data import loaders
-from olist_pipeline.stack.tracking import EXTRA_CONFIG_YAML, EXTRA_OVERRIDES
+from olist_pipeline.stack.tracking import EXTRA_CONFIG_YAML, EXTRA_LIBRARIES, EXTRA_OVERRIDES, EXTRA_PARAMS
 
 TRAINING_PIPELINE = "olist_training"
 
@@ -30,6 +31,9 @@ class Lineage:
     git_commit: str = "unknown"
     overrides: list[str] = field(default_factory=list)
     config_yaml: str = ""
+    params: dict[str, str] = field(default_factory=dict)  # the composed config, flat (MLflow params)
+    libraries: dict[str, str] = field(default_factory=dict)  # {} for runs recorded before library versions were
+    reproduced: str = ""  # the last `pipeline=reproduce` verdict: "yes, checked <date>" (empty: never checked)
     test_metrics: dict[str, float] = field(default_factory=dict)
     promotion: str = ""
     mlflow: dict[str, Any] = field(default_factory=dict)
@@ -72,6 +76,7 @@ def trace(model_name: str, reference: str | None) -> Lineage:
         test_metrics=dict(meta.get("test_metrics") or {}),
         promotion=str((meta.get("promotion") or {}).get("summary", "")),
         deployment=dict(meta.get("deployment") or {}),
+        reproduced=str(meta.get(registry.REPRODUCED_KEY) or ""),
     )
     runs = client.list_pipeline_runs(model_version_id=ref.version_id, sort_by="asc:created", size=100, hydrate=True)
     for run in runs.items:
@@ -82,6 +87,8 @@ def trace(model_name: str, reference: str | None) -> Lineage:
             lineage.git_commit = str(extra.get("git_commit", "unknown"))
             lineage.overrides = list(extra.get(EXTRA_OVERRIDES, []))
             lineage.config_yaml = str(extra.get(EXTRA_CONFIG_YAML, ""))
+            lineage.params = {str(k): str(v) for k, v in (extra.get(EXTRA_PARAMS) or {}).items()}
+            lineage.libraries = {str(k): str(v) for k, v in (extra.get(EXTRA_LIBRARIES) or {}).items()}
             dataset = run.steps["ingest"].config.parameters.get("dataset", {}) if "ingest" in run.steps else {}
             path, fmt = str(dataset.get("path", "")), str(dataset.get("format", "merged_csv"))
             sha = str(extra.get("data_sha256", ""))
@@ -114,3 +121,23 @@ def trace(model_name: str, reference: str | None) -> Lineage:
                 f"{'points' if champion else 'does not point'} here"
             )
     return lineage
+
+
+def training_run(version_id: str) -> Any:
+    """The pipeline run that trained a ZenML model version (the first `olist_training` run linked to it).
+
+    Raises:
+        ConfigError: when the version has none (e.g. created by hand).
+    """
+    from zenml.client import Client
+
+    runs = Client().list_pipeline_runs(model_version_id=version_id, sort_by="asc:created", size=100, hydrate=True)
+    for run in runs.items:
+        if run.pipeline is not None and run.pipeline.name == TRAINING_PIPELINE:
+            return run
+    raise ConfigError(f"model version {version_id} has no {TRAINING_PIPELINE} run")
+
+
+def run_output(run: Any, step: str, output: str) -> Any:
+    """The loaded artifact `output` of `step` in a pipeline run (e.g. `split`, `partition`)."""
+    return run.steps[step].outputs[output][0].load()

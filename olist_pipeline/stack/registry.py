@@ -23,6 +23,8 @@ CHAMPION_ALIAS = "champion"
 MLFLOW_METADATA_KEY = "mlflow"
 #: Name of the trained sklearn pipeline among a ZenML model version's artifacts.
 MODEL_ARTIFACT = "model"
+#: ZenML model-version metadata key and MLflow tag holding the last `pipeline=reproduce` verdict.
+REPRODUCED_KEY = "reproduced"
 
 
 @dataclass(frozen=True)
@@ -203,3 +205,25 @@ def resolve(model_name: str, reference: str | None, default: str = "production")
                 "promotion gate (see the `promotion` line of a training run's summary)"
             ) from None
         raise ConfigError(f"model {model_name!r} has no version {reference!r}") from None
+
+
+def record_reproduction(ref: VersionRef, mlflow_run_id: str | None, answer: str, checked: str, details: dict[str, Any]) -> str:
+    """Write a reproduce verdict on the version it checked: ZenML model-version metadata `reproduced`
+    (`yes, checked <date>`) and `reproduction` (the details), and the MLflow tag `reproduced` on its
+    registry version and training run. Nothing else changes (stage, aliases). Returns the text recorded."""
+    from zenml import log_metadata
+
+    text = f"{answer}, checked {checked}"
+    log_metadata({REPRODUCED_KEY: text, "reproduction": details}, model_name=ref.model_name, model_version=ref.number)
+    client = mlflow_client()
+    if ref.registry_version is not None:
+        client.set_model_version_tag(ref.model_name, ref.registry_version, REPRODUCED_KEY, text)
+    if mlflow_run_id:
+        client.set_tag(mlflow_run_id, REPRODUCED_KEY, text)
+    return text
+
+
+def log_comparison(mlflow_run_id: str, markdown: str, artifact_file: str) -> str:
+    """Attach a comparison page to an MLflow run; returns where it is (`runs:/<id>/<file>`)."""
+    mlflow_client().log_text(mlflow_run_id, markdown, artifact_file)
+    return f"runs:/{mlflow_run_id}/{artifact_file}"

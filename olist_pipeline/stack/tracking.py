@@ -11,6 +11,27 @@ from olist_pipeline.paths import PROJECT_ROOT
 EXTRA_CONFIG_YAML = "olist_config_yaml"
 EXTRA_PARAMS = "olist_params"
 EXTRA_OVERRIDES = "olist_overrides"
+EXTRA_LIBRARIES = "olist_libraries"
+
+#: Distributions whose versions a training run records (`pipeline=reproduce` compares them with the
+#: installed ones): what computes, stores and tracks the model.
+RECORDED_LIBRARIES = (
+    "scikit-learn", "numpy", "scipy", "pandas", "pyarrow", "pandera", "skops", "zenml", "mlflow", "hydra-core",
+)  # fmt: skip
+
+
+def library_versions() -> dict[str, str]:
+    """The Python version and the installed version of each of `RECORDED_LIBRARIES` (absent ones left out)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for name in RECORDED_LIBRARIES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return versions
 
 
 def git_commit() -> str:
