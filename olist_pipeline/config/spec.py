@@ -201,6 +201,11 @@ class FeaturesSpec(_Spec):
     datetime_parts: dict[str, list[DatetimePart]] = Field(
         default_factory=dict, description="datetime column -> parts used as numbers (<column>_<part>)"
     )
+    fitted: list[str] = Field(
+        default_factory=list,
+        description="registered features learned from the training rows, point in time (features.FITTED), "
+        "carried inside the saved model",
+    )
 
     @property
     def raw_columns(self) -> list[str]:
@@ -209,7 +214,7 @@ class FeaturesSpec(_Spec):
 
     @model_validator(mode="after")
     def _not_empty(self) -> FeaturesSpec:
-        if not (self.numeric or self.derived or self.categorical or self.datetime_parts):
+        if not (self.numeric or self.derived or self.categorical or self.datetime_parts or self.fitted):
             raise ValueError("a feature set needs at least one feature")
         return self
 

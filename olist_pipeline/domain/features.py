@@ -22,6 +22,8 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from olist_pipeline.domain import history
+from olist_pipeline.domain.history import SellerHistory
 from olist_pipeline.errors import DataError
 
 GROUP_KEY = "order_id"
@@ -196,14 +198,56 @@ def _datetime_part(stamps: pd.Series, part: str) -> np.ndarray:
     return values.astype(float).to_numpy()
 
 
+@dataclass(frozen=True)
+class FittedFeature:
+    """Features learned from the training rows and carried inside the saved model (a transformer with
+    `fit(X, y)` / `transform(X)`), computed point in time: a row only sees what is dated before it.
+
+    `fit_inputs` are read only when fitting (they may be columns declared never-features, e.g. when a
+    review was answered); `request_inputs` are all a row to score must carry. `score_column`, when set,
+    is what the transformer learns from instead of the task's target (the seller's past review scores
+    serve a binary task too)."""
+
+    make: Callable[[], BaseEstimator]
+    fit_inputs: tuple[str, ...]
+    request_inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    description: str
+    score_column: str | None = None
+
+
+#: Registered fitted features, by the name a feature set lists under `fitted:`.
+FITTED: dict[str, FittedFeature] = {
+    "seller_history": FittedFeature(
+        SellerHistory,
+        fit_inputs=(*history.HISTORY_INPUTS, "review_score"),
+        request_inputs=history.REQUEST_INPUTS,
+        outputs=history.FEATURES,
+        description="the seller's earlier orders, share delivered late and mean review, as of the purchase",
+        score_column="review_score",
+    ),
+}
+
+
 def input_columns(
-    numeric: list[str], derived: list[str], categorical: list[str], datetime_parts: dict[str, list[str]] | None = None
+    numeric: list[str],
+    derived: list[str],
+    categorical: list[str],
+    datetime_parts: dict[str, list[str]] | None = None,
+    fitted: list[str] | None = None,
 ) -> list[str]:
-    """The raw columns a feature set reads, in a stable order."""
+    """The raw columns a feature set reads to score a row, in a stable order."""
     needed = [*numeric, *categorical, *(datetime_parts or {})]
     for name in derived:
         needed.extend(DERIVED[name].inputs)
+    for name in fitted or []:
+        needed.extend(FITTED[name].request_inputs)
     return list(dict.fromkeys(needed))
+
+
+def fit_columns(fitted: list[str] | None) -> list[str]:
+    """The raw columns fitted features read only while training (besides `input_columns`)."""
+    return list(dict.fromkeys(c for name in fitted or [] for c in FITTED[name].fit_inputs))
 
 
 def select_inputs(df: pd.DataFrame, columns: list[str], feature_set: str) -> pd.DataFrame:
@@ -227,17 +271,25 @@ class OrderFeatures(TransformerMixin, BaseEstimator):
         derived: list[str] | None = None,
         categorical: list[str] | None = None,
         datetime_parts: dict[str, list[str]] | None = None,
+        fitted: list[str] | None = None,
     ):
         self.numeric = numeric
         self.derived = derived
         self.categorical = categorical
         self.datetime_parts = datetime_parts
+        self.fitted = fitted
 
     def fit(self, X: pd.DataFrame, y: object = None) -> OrderFeatures:
-        needed = input_columns(self.numeric or [], self.derived or [], self.categorical or [], self._parts)
-        missing = [c for c in needed if c not in X.columns]
+        fitted = self._fitted
+        needed = input_columns(self.numeric or [], self.derived or [], self.categorical or [], self._parts, fitted)
+        missing = [c for c in [*needed, *fit_columns(fitted)] if c not in X.columns]
         if missing:
             raise ValueError(f"input lacks column(s) {missing}")
+        self.fitted_ = {}
+        for name in fitted:
+            feature = FITTED[name]
+            learned_from = X[feature.score_column] if feature.score_column else y
+            self.fitted_[name] = feature.make().fit(X[list(feature.fit_inputs)], learned_from)
         # The raw columns this model reads (what a request or a batch must carry); the sklearn Pipeline
         # exposes it as `feature_names_in_`.
         self.feature_names_in_ = np.asarray(needed, dtype=object)
@@ -254,6 +306,9 @@ class OrderFeatures(TransformerMixin, BaseEstimator):
             stamps = columns.timestamps(column)
             for part in parts:
                 out[f"{column}_{part}"] = _datetime_part(stamps, part)
+        for name in self._fitted:
+            learned = self.fitted_[name].transform(X[list(FITTED[name].request_inputs)])
+            out.update({c: learned[c].to_numpy() for c in FITTED[name].outputs})
         for c in self.categorical or []:
             out[c] = _category_labels(columns[c])
         return pd.DataFrame(out, index=X.index)
@@ -263,9 +318,16 @@ class OrderFeatures(TransformerMixin, BaseEstimator):
         # Models saved before datetime parts existed carry no such attribute.
         return dict(getattr(self, "datetime_parts", None) or {})
 
+    @property
+    def _fitted(self) -> list[str]:
+        return list(getattr(self, "fitted", None) or [])
+
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         parts = [f"{c}_{p}" for c, ps in self._parts.items() for p in ps]
-        return np.array([*(self.numeric or []), *(self.derived or []), *parts, *(self.categorical or [])], dtype=object)
+        learned = [c for name in self._fitted for c in FITTED[name].outputs]
+        return np.array(
+            [*(self.numeric or []), *(self.derived or []), *parts, *learned, *(self.categorical or [])], dtype=object
+        )
 
 
 def build_preprocessor(
@@ -274,22 +336,29 @@ def build_preprocessor(
     categorical: list[str],
     impute: str = "median",
     datetime_parts: dict[str, list[str]] | None = None,
+    fitted: list[str] | None = None,
 ) -> Pipeline:
-    """Feature derivation + imputation (fitted on the training rows only) + scaling / one-hot encoding."""
+    """Feature derivation (with fitted, point-in-time features learned from the training rows) +
+    imputation (fitted on the training rows only) + scaling / one-hot encoding."""
     parts = {c: list(p) for c, p in (datetime_parts or {}).items()}
+    learned = [c for name in fitted or [] for c in FITTED[name].outputs]
     numeric_out = [*numeric, *derived, *(f"{c}_{p}" for c, ps in parts.items() for p in ps)]
     transformers = []
     if numeric_out:
         transformers.append(
             ("numeric", Pipeline([("impute", SimpleImputer(strategy=impute)), ("scale", StandardScaler())]), numeric_out)
         )
+    if learned:
+        # "No history yet" is information: imputed, and flagged by an indicator column.
+        impute_flagged = SimpleImputer(strategy=impute, add_indicator=True, keep_empty_features=True)
+        transformers.append(("fitted", Pipeline([("impute", impute_flagged), ("scale", StandardScaler())]), learned))
     if categorical:
         transformers.append(
             ("categorical", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20, sparse_output=False), categorical)
         )
     return Pipeline(
         [
-            ("features", OrderFeatures(list(numeric), list(derived), list(categorical), parts or None)),
+            ("features", OrderFeatures(list(numeric), list(derived), list(categorical), parts or None, list(fitted or []) or None)),
             ("preprocess", ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)),
         ]
     )

@@ -39,7 +39,9 @@ def training_pipeline(
     """Train one model on one declared dataset for one task with one configuration, then gate it against
     the champion."""
     validated = ingest(dataset=dataset, data_sha256=data_sha256)
-    columns = input_columns(features.numeric, features.derived, features.categorical, features.datetime_parts)
+    columns = input_columns(
+        features.numeric, features.derived, features.categorical, features.datetime_parts, features.fitted
+    )
     label_column = task.binary_label(dataset.target).column if task.kind == "binary" else dataset.target
     cleaned = clean(validated, cleaning=cleaning, feature_columns=columns, target=label_column)
     model_input, target = build_features(

@@ -20,7 +20,7 @@ def check_model(spec: RunSpec) -> None:
     before any work; they are not part of the spec so that `--cfg`, `--help` and an identical re-run
     (answered from the record of a run that passed them, with the same code and libraries) do not pay
     for importing scikit-learn."""
-    from olist_pipeline.domain.features import DERIVED
+    from olist_pipeline.domain.features import DERIVED, FITTED
     from olist_pipeline.domain.models import build_estimator
 
     problems = []
@@ -31,11 +31,16 @@ def check_model(spec: RunSpec) -> None:
     unknown = [name for name in spec.features.derived if name not in DERIVED]
     if unknown:
         problems.append(f"features.derived: unknown derived feature(s) {unknown}; valid: {sorted(DERIVED)}")
+    unknown = [name for name in spec.features.fitted if name not in FITTED]
+    if unknown:
+        problems.append(f"features.fitted: unknown fitted feature(s) {unknown}; valid: {sorted(FITTED)}")
     declared = spec.dataset.columns
-    for name in [n for n in spec.features.derived if n in DERIVED]:
-        lacking = [c for c in DERIVED[name].inputs if c not in declared]
+    reads = {f"derived: {n}": DERIVED[n].inputs for n in spec.features.derived if n in DERIVED}
+    reads.update({f"fitted: {n}": (*FITTED[n].request_inputs, *FITTED[n].fit_inputs) for n in spec.features.fitted if n in FITTED})
+    for name, inputs in reads.items():
+        lacking = [c for c in inputs if c not in declared]
         if lacking:
-            problems.append(f"features.derived: {name} reads {lacking}, not declared by dataset {spec.dataset.name!r}")
+            problems.append(f"features.{name} reads {lacking}, not declared by dataset {spec.dataset.name!r}")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
 

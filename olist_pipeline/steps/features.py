@@ -9,7 +9,7 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from olist_pipeline.config.spec import DatasetSpec, FeaturesSpec, TaskSpec
-from olist_pipeline.domain.features import input_columns, select_inputs
+from olist_pipeline.domain.features import fit_columns, input_columns, select_inputs
 from olist_pipeline.domain.tasks import BINARY
 from olist_pipeline.stack.materializers import ParquetMaterializer
 
@@ -23,8 +23,11 @@ def build_features(
     """Select the raw columns the feature set (and the split, and group weighting) needs; derivation
     happens inside the model so the saved model predicts from raw rows of the declared table. The
     target is the dataset's (regression) or the task's 0/1 label (binary)."""
-    needed = input_columns(features.numeric, features.derived, features.categorical, features.datetime_parts)
-    keep = [c for c in (dataset.group_column,) if c]
+    needed = input_columns(
+        features.numeric, features.derived, features.categorical, features.datetime_parts, features.fitted
+    )
+    # Read only while fitting (point-in-time history: earlier rows' review dates and scores), never to score.
+    keep = [c for c in (dataset.group_column, *fit_columns(features.fitted)) if c]
     columns = list(dict.fromkeys([*needed, *split_columns, *keep]))
     model_input = select_inputs(clean_orders, columns, features.name)
     if task.kind == BINARY:

@@ -40,8 +40,9 @@ def train(
     rows = (partition == TRAIN).to_numpy()
     X, y = model_input.loc[rows], target.loc[rows]
     preprocessor = build_preprocessor(
-        features.numeric, features.derived, features.categorical, impute="median", datetime_parts=features.datetime_parts
-    )
+        features.numeric, features.derived, features.categorical, impute="median",
+        datetime_parts=features.datetime_parts, fitted=features.fitted,
+    )  # fmt: skip
     pipeline = build_model(
         preprocessor, build_estimator(model.target, model.params, task.kind), task.kind, group_column,
         task.decision_threshold, task.output_name,

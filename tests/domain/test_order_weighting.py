@@ -9,10 +9,10 @@ from sklearn.pipeline import Pipeline
 
 from olist_pipeline.domain.data.olist import validate_merged
 from olist_pipeline.domain.data.synthetic import generate_merged
-from olist_pipeline.domain.features import build_preprocessor, input_columns
+from olist_pipeline.domain.features import build_preprocessor, fit_columns, input_columns
 from olist_pipeline.domain.models import OrderWeightedPipeline, PerOrderRegressor, build_estimator, build_model, order_weights
 
-from tests.conftest import real_file
+from tests.conftest import load_script, real_file
 
 NUMERIC, DERIVED, CATEGORICAL = ["price", "freight_value"], ["delivery_delay_days", "is_undelivered", "items_per_order"], ["payment_type"]
 RIDGE = "sklearn.linear_model.Ridge"
@@ -75,7 +75,8 @@ def test_prod_config_selects_the_per_order_model():
     from olist_pipeline.config.compose import compose_config
 
     spec, _, _ = compose_spec(compose_config(["+env=prod"]))
-    assert spec.model.target == "olist_pipeline.domain.models.PerOrderRegressor" and spec.features.name == "delivery"
+    assert spec.model.target == "olist_pipeline.domain.models.PerOrderRegressor" and spec.features.name == "delivery_history"
+    assert spec.features.fitted == ["seller_history"]
     assert spec.split.strategy == "grouped"
     estimator = build_estimator(spec.model.target, spec.model.params)
     assert estimator.params["random_state"] == spec.seed
@@ -99,11 +100,34 @@ def test_prod_model_on_the_real_merged_table():
     spec, _, _ = compose_spec(compose_config(["+env=prod"]))
     df, _ = validate_merged(load_table(path)[0], source=str(path))
     f = spec.features
-    columns = list(dict.fromkeys(["order_id", *input_columns(f.numeric, f.derived, f.categorical)]))  # the group column too
+    columns = input_columns(f.numeric, f.derived, f.categorical, fitted=f.fitted)
     data, _ = clean(df, spec.cleaning.strategy, columns, spec.dataset.target, spec.cleaning.drop_duplicate_rows)
     labels = partition(data, spec.split.strategy, spec.split.test_size, spec.split.validation_size, spec.split.group_column, spec.split.seed)
-    X, y = data[columns], data[spec.dataset.target].astype(float)
-    model = build_model(build_preprocessor(f.numeric, f.derived, f.categorical), build_estimator(spec.model.target, spec.model.params))
+    X = data[list(dict.fromkeys(["order_id", *columns, *fit_columns(f.fitted)]))]  # the group and fit-only columns too
+    y = data[spec.dataset.target].astype(float)
+    pre = build_preprocessor(f.numeric, f.derived, f.categorical, fitted=f.fitted)
+    model = build_model(pre, build_estimator(spec.model.target, spec.model.params))
     model.fit(X[labels == TRAIN], y[labels == TRAIN])
     metrics = regression_metrics(y[labels == TEST].to_numpy(), model.predict(X[labels == TEST]))
     assert metrics["r2"] >= 0.195, metrics
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+def test_prod_configurations_under_grouped_cross_validation():
+    """`make report-real`'s 5-fold CV grouped by order of the prod regression and the prod low_review
+    classifier, as composed by Hydra. Guards the measured figures (README "Results on the real data":
+    R² 0.245, ROC AUC 0.783) with a margin below them; the issue's targets (R² 0.248, PR AUC 0.53) are
+    not reached on this table."""
+    from olist_pipeline.domain.data.io import load_table
+
+    report_real = load_script("report_real")
+    path = real_file("merged", "olist_customers_dataset.csv.gz")
+    df, _ = validate_merged(load_table(path)[0], source=str(path))
+    regression = report_real.cv_cell(df, "regression", "regression", ["+env=prod"])["cv"]
+    assert regression.mean["r2"] >= 0.235 and regression.mean["r2_per_order"] >= 0.24, regression.summary()
+    assert len(regression.folds) == 5 and len(set(regression.fold)) == 5
+    classifier = report_real.cv_cell(
+        df, "classifier", "binary", ["+env=prod", "task=binary", "model=hist_gradient_boosting_per_order_classifier"]
+    )["cv"]
+    assert classifier.mean["roc_auc"] >= 0.77 and classifier.mean["pr_auc"] >= 0.50, classifier.summary()
