@@ -110,6 +110,17 @@ def print_inference(result: InferenceResult, console: Console | None = None) -> 
     console.print(f"zenml run    {result.run_name} ({result.zenml_run_id}), artifact 'predictions'")
 
 
+def _dataset_and_task(params: dict[str, str]) -> str:
+    """`sample, task regression of review_score` from a training run's recorded config."""
+    if not params:
+        return "?"
+    dataset, kind = params.get("dataset.name", "?"), params.get("task.kind", "regression")
+    if kind == "binary":
+        rule = params.get("task.label.name", "?")
+        return f"{dataset}, task binary: {rule} (column {params.get('task.label.column', '?')})"
+    return f"{dataset}, task {kind} of {params.get('dataset.target', '?')}"
+
+
 def print_lineage(lineage: Any, console: Console | None = None) -> None:
     """The chain behind a model version, top to bottom."""
     console = _console(console)
@@ -118,12 +129,13 @@ def print_lineage(lineage: Any, console: Console | None = None) -> None:
     rows = [
         ("zenml model version", f"{lineage.version_id} created {lineage.created}"),
         ("training run", f"{lineage.training_run.get('name', '?')} ({lineage.training_run.get('id', '?')}, {lineage.training_run.get('status', '?')})"),
+        ("dataset, task", _dataset_and_task(lineage.params)),
         ("data", f"{lineage.data.get('path', '?')} [{lineage.data.get('format', '?')}]"),
         ("data sha256", f"{lineage.data.get('sha256', '?')} (now: {'same' if lineage.data.get('now') == lineage.data.get('sha256') else lineage.data.get('now', '?')})"),
         ("git commit", lineage.git_commit),
         ("overrides", " ".join(lineage.overrides) or "(none)"),
         ("libraries", " ".join(f"{k}=={v}" for k, v in lineage.libraries.items()) or "(not recorded)"),
-        ("test metrics", ", ".join(f"{k} {v:.4f}" for k, v in lineage.test_metrics.items() if k in ("rmse", "mae", "r2", "low_score_recall"))),
+        ("test metrics", ", ".join(f"{k} {v:.4f}" for k, v in lineage.test_metrics.items() if not k.startswith(("mae_score_", "low_score_share", "positive_share")))),
         ("promotion", lineage.promotion or "-"),
     ]
     if lineage.mlflow:

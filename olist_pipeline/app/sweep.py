@@ -33,9 +33,21 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 SWEEP_FILE = "sweep.json"
 JOBS_FILE = "jobs.jsonl"
-COLUMNS = ["rank", "job", "overrides", "status", "rmse", "mae", "r2", "fit_s", "mlflow_run", "error"]
-CSV_COLUMNS = [*COLUMNS, "zenml_run", "all_overrides"]
-LOWER_IS_BETTER = {"mse", "rmse", "mae"}
+#: The summary's columns around the task's metrics (regression: rmse, mae, r2; binary: roc_auc, ...).
+LEADING, TRAILING = ["rank", "job", "overrides", "status"], ["fit_s", "mlflow_run", "error"]
+REGRESSION_METRICS = ["rmse", "mae", "r2"]
+
+
+def metric_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """The metrics the jobs recorded, in the order they were recorded (regression's by default)."""
+    from olist_pipeline.domain.tasks import HIGHER_IS_BETTER
+
+    found = [k for row in rows for k in row if k in HIGHER_IS_BETTER]
+    return list(dict.fromkeys(found)) or list(REGRESSION_METRICS)
+
+
+def columns(rows: list[dict[str, Any]]) -> list[str]:
+    return [*LEADING, *metric_columns(rows), *TRAILING]
 
 
 def read_sweep(sweep_dir: Path) -> dict[str, Any]:
@@ -117,11 +129,13 @@ def completed_job(sweep_dir: Path, run_key: str, still_there: Any = None) -> dic
 
 def rank(rows: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
     """Best first by `metric` (its direction); failed jobs last, in job order."""
+    from olist_pipeline.domain.tasks import higher_is_better
+
     def score(row: dict[str, Any]) -> float:
         value = row.get(metric)
         if value is None or (isinstance(value, float) and math.isnan(value)) or row.get("status") == "failed":
             return math.inf
-        return float(value) if metric in LOWER_IS_BETTER else -float(value)
+        return -float(value) if higher_is_better(metric) else float(value)
 
     ordered = sorted(rows, key=lambda r: (score(r), int(r.get("job", 0))))
     ranked = []
@@ -150,9 +164,10 @@ def _cell(value: Any) -> str:
 
 
 def to_markdown(rows: list[dict[str, Any]]) -> str:
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    shown = columns(rows)
+    lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
     for row in rows:
-        lines.append("| " + " | ".join(_cell(row.get(c)).replace("|", "\\|") for c in COLUMNS) + " |")
+        lines.append("| " + " | ".join(_cell(row.get(c)).replace("|", "\\|") for c in shown) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -317,7 +332,7 @@ class SweepCallback(Callback):
         (sweep_dir / "summary.md").write_text(to_markdown(rows))
         import pandas as pd
 
-        pd.DataFrame(rows, columns=CSV_COLUMNS).to_csv(sweep_dir / "summary.csv", index=False)
+        pd.DataFrame(rows, columns=[*columns(rows), "zenml_run", "all_overrides"]).to_csv(sweep_dir / "summary.csv", index=False)
         _print_table(rows, sweep_dir, metric, shared.get("scored_split", "test"))
         best_file = self._write_best_experiment(sweep_dir, shared)
         if best_file is not None:
@@ -377,12 +392,14 @@ def _print_table(rows: list[dict[str, Any]], sweep_dir: Path, metric: str, split
     from rich.table import Table
 
     table = Table(title=f"sweep ranked by {split} {metric} ({len(rows)} jobs)", header_style="bold")
-    for column in COLUMNS[:-2]:
-        table.add_column(column, justify="right" if column in ("rmse", "mae", "r2", "fit_s") else "left")
+    shown = columns(rows)[:-2]
+    numbers = {*metric_columns(rows), "fit_s"}
+    for column in shown:
+        table.add_column(column, justify="right" if column in numbers else "left")
     for row in rows:
         status = row.get("status", "")
         style = "red" if status == "failed" else None
-        table.add_row(*[_cell(row.get(c)) for c in COLUMNS[:-2]], style=style)
+        table.add_row(*[_cell(row.get(c)) for c in shown], style=style)
     console = Console(highlight=False, soft_wrap=True)
     console.print(table)
     for row in rows:

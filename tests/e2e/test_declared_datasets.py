@@ -214,3 +214,23 @@ def test_nothing_was_promoted_by_the_failed_runs(clients):
         except KeyError:
             continue
         assert all(str(v.stage) != "production" and v.stage != "production" for v in versions)
+
+
+def test_a_binary_sweep_is_ranked_by_the_tasks_primary_metric(state_dir, tmp_path):
+    sweep_dir = tmp_path / "multirun"
+    result = cli(
+        "-m", *PENGUINS, "task=binary", "model=logistic_regression,random_forest_classifier",
+        "evaluation.report=false", "promotion.enabled=false", "tracking.model_name=penguin_sweep",
+        f"hydra.sweep.dir={sweep_dir}", state_dir=state_dir,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summary = pd.read_csv(sweep_dir / "summary.csv")
+    assert len(summary) == 2 and set(summary["status"]) == {"completed"}
+    assert list(summary["rank"]) == [1, 2] and summary["roc_auc"].is_monotonic_decreasing  # higher is better
+    assert re.search(r"sweep ranked by test roc_auc \(2 jobs\)", result.stdout), result.stdout[-2000:]
+
+
+def test_lineage_names_the_dataset_and_the_task(penguin_binary, state_dir):
+    out = run(state_dir, *PENGUINS, "task=binary", "pipeline=lineage", "model_version=1")
+    assert re.search(r"^dataset, task\s+penguins, task binary: female \(column sex\)", out, re.M), out[-3000:]
+    assert re.search(r"^test metrics\s+roc_auc [0-9.]+, pr_auc", out, re.M), out[-3000:]

@@ -18,12 +18,12 @@ from tests.conftest import load_script
 
 
 # --- the summary as pure functions (fast) ----------------------------------------------------------
-@pytest.mark.parametrize("metric", ["rmse", "r2"])
+@pytest.mark.parametrize("metric", ["rmse", "r2", "roc_auc", "log_loss"])
 def test_rank_puts_the_best_first_and_failures_last(metric):
     rows = [
-        {"job": 0, "status": "completed", "rmse": 1.2, "r2": 0.1},
+        {"job": 0, "status": "completed", "rmse": 1.2, "r2": 0.1, "roc_auc": 0.7, "log_loss": 0.6},
         {"job": 1, "status": "failed", "error": "bad"},
-        {"job": 2, "status": "completed", "rmse": 0.9, "r2": 0.4},
+        {"job": 2, "status": "completed", "rmse": 0.9, "r2": 0.4, "roc_auc": 0.8, "log_loss": 0.4},
     ]
     ranked = rank(rows, metric)
     assert [r["job"] for r in ranked] == [2, 0, 1]
